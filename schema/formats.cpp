@@ -1,0 +1,157 @@
+#include "schema/formats.hpp"
+
+#include <algorithm>
+
+namespace fieldsync {
+
+namespace json = boost::json;
+
+namespace {
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string_view str_field(const json::object& o, std::string_view name) {
+    const auto* v = o.if_contains(name);
+    return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
+}
+
+std::optional<rejection> id_number_format(const field_decl& f, std::string_view s) {
+    std::string code;
+    if (!parse_id_number(s, &code))
+        return make_rejection(code, &f);
+    return std::nullopt;
+}
+
+// 残疾人证号: the holder's 18-character ID number, then the category digit (1 visual, 2 hearing,
+// 3 speech, 4 physical, 5 intellectual, 6 mental, 7 multiple) and the grade digit (1–4).
+std::optional<rejection> cert_no_format(const field_decl& f, std::string_view s) {
+    if (s.size() != 20)
+        return make_rejection("cert_no_length", &f);
+    std::string code;
+    if (!parse_id_number(s.substr(0, 18), &code))
+        return make_rejection("cert_no_id_part", &f);
+    if (s[18] < '1' || s[18] > '7')
+        return make_rejection("cert_no_category", &f);
+    if (s[19] < '1' || s[19] > '4')
+        return make_rejection("cert_no_grade", &f);
+    return std::nullopt;
+}
+
+// Mainland mobile numbers (11 digits, 1[3-9]…) or landlines with an area code (0xx-xxxxxxx).
+std::optional<rejection> phone_format(const field_decl& f, std::string_view s) {
+    if (s.size() == 11 && all_digits(s) && s[0] == '1' && s[1] >= '3' && s[1] <= '9')
+        return std::nullopt;
+    auto dash = s.find('-');
+    if (dash != std::string_view::npos) {
+        auto area = s.substr(0, dash), local = s.substr(dash + 1);
+        if (area.size() >= 3 && area.size() <= 4 && area[0] == '0' && all_digits(area) &&
+            local.size() >= 7 && local.size() <= 8 && all_digits(local))
+            return std::nullopt;
+    }
+    return make_rejection("phone_format", &f);
+}
+
+// The village code begins with its township's code (administrative division codes nest).
+std::optional<rejection> village_in_township(const collection_decl& c, const json::object& r,
+                                             const validation_context&) {
+    if (c.village_field.empty())
+        return std::nullopt;
+    auto township = str_field(r, c.township_field);
+    auto village = str_field(r, c.village_field);
+    if (village.empty() || township.empty())
+        return std::nullopt;
+    if (!village.starts_with(township))
+        return make_rejection("village_not_in_township", c.field(c.village_field));
+    return std::nullopt;
+}
+
+// Birth date and gender, when present, must agree with the ID number.
+std::optional<rejection> id_number_consistent(const collection_decl& c, const json::object& r,
+                                              const validation_context&) {
+    auto id = parse_id_number(str_field(r, "id_number"));
+    if (!id)
+        return std::nullopt; // the field check reports a malformed number
+    auto birth = str_field(r, "birth_date");
+    if (!birth.empty() && birth != id->birth_date)
+        return make_rejection("birth_date_mismatch", c.field("birth_date"));
+    auto gender = str_field(r, "gender");
+    if (!gender.empty() && (gender == "male") != id->male)
+        return make_rejection("gender_mismatch", c.field("gender"));
+    return std::nullopt;
+}
+
+// The certificate number repeats the ID number and encodes category and grade.
+std::optional<rejection> cert_matches_id(const collection_decl& c, const json::object& r,
+                                         const validation_context&) {
+    auto cert = str_field(r, "disability_cert_no");
+    auto id = str_field(r, "id_number");
+    if (cert.size() != 20)
+        return std::nullopt;
+    if (!id.empty() && cert.substr(0, 18) != id)
+        return make_rejection("cert_no_id_mismatch", c.field("disability_cert_no"));
+    static constexpr std::string_view categories[] = {
+        "visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple"};
+    auto category = str_field(r, "disability_category");
+    if (!category.empty()) {
+        auto idx = cert[18] - '1';
+        if (idx < 0 || idx >= 7 || categories[idx] != category)
+            return make_rejection("cert_no_category_mismatch", c.field("disability_category"));
+    }
+    if (const auto* g = r.if_contains("disability_grade"); g && g->is_int64())
+        if (g->as_int64() != cert[19] - '0')
+            return make_rejection("cert_no_grade_mismatch", c.field("disability_grade"));
+    return std::nullopt;
+}
+
+} // namespace
+
+char id_number_check_char(std::string_view first17) noexcept {
+    static constexpr int weights[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    static constexpr char checks[] = "10X98765432";
+    int sum = 0;
+    for (std::size_t i = 0; i < 17 && i < first17.size(); ++i)
+        sum += (first17[i] - '0') * weights[i];
+    return checks[sum % 11];
+}
+
+std::optional<id_number_info> parse_id_number(std::string_view s, std::string* code) {
+    auto fail = [&](const char* c) -> std::optional<id_number_info> {
+        if (code)
+            *code = c;
+        return std::nullopt;
+    };
+    if (s.size() != 18)
+        return fail("id_number_length");
+    if (!all_digits(s.substr(0, 17)) || !(all_digits(s.substr(17)) || s[17] == 'X'))
+        return fail("id_number_characters");
+    if (s[0] == '0')
+        return fail("id_number_region");
+    std::string date = std::string(s.substr(6, 4)) + "-" + std::string(s.substr(10, 2)) + "-" +
+                       std::string(s.substr(12, 2));
+    auto day = parse_date(date);
+    if (!day)
+        return fail("id_number_birth_date");
+    if (id_number_check_char(s.substr(0, 17)) != s[17])
+        return fail("id_number_check_digit");
+    return id_number_info{std::string(s.substr(0, 6)), *day, date, (s[16] - '0') % 2 == 1};
+}
+
+std::map<std::string, format_check, std::less<>> builtin_formats() {
+    return {
+        {"id_number", id_number_format},
+        {"cert_no", cert_no_format},
+        {"phone", phone_format},
+    };
+}
+
+std::map<std::string, record_rule, std::less<>> builtin_rules() {
+    return {
+        {"village_in_township", village_in_township},
+        {"id_number_consistent", id_number_consistent},
+        {"cert_matches_id", cert_matches_id},
+    };
+}
+
+} // namespace fieldsync

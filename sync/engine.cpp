@@ -1,0 +1,735 @@
+#include "sync/engine.hpp"
+
+#include "schema/migrations.hpp"
+#include "schema/rules.hpp"
+#include "sync/writer.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace fieldsync {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string hex(const unsigned char* p, std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s;
+    s.reserve(n * 2);
+    for (std::size_t i = 0; i < n; ++i) {
+        s += digits[p[i] >> 4];
+        s += digits[p[i] & 15];
+    }
+    return s;
+}
+
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> b(bytes);
+    if (RAND_bytes(b.data(), static_cast<int>(bytes)) != 1)
+        throw std::runtime_error("RAND_bytes failed");
+    return hex(b.data(), b.size());
+}
+
+std::optional<std::string> meta_get(sql::connection& c, std::string_view key) {
+    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
+    s->bind_all(key);
+    if (!s->step())
+        return std::nullopt;
+    return std::string(s->text(0));
+}
+
+std::int64_t meta_int(sql::connection& c, std::string_view key) {
+    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
+    s->bind_all(key);
+    return s->step() ? s->int64(0) : 0;
+}
+
+void meta_put(sql::connection& c, std::string_view key, std::string_view value) {
+    auto s = c.cached("INSERT INTO meta(key, value) VALUES(?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    s->bind_all(key, value);
+    s->run();
+}
+
+void meta_put_int(sql::connection& c, std::string_view key, std::int64_t value) {
+    auto s = c.cached("INSERT INTO meta(key, value) VALUES(?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    s->bind_all(key, value);
+    s->run();
+}
+
+result<void> migrate(sql::connection& c, std::string_view set) {
+    const auto& list = migrations(set);
+    std::int64_t current = 0;
+    {
+        sql::statement s(c.handle(), "PRAGMA user_version");
+        if (s.step())
+            current = s.int64(0);
+    }
+    if (current > static_cast<std::int64_t>(list.size()))
+        return errc::unsupported; // written by a newer fieldsync
+    for (const auto& m : list) {
+        if (m.version <= current)
+            continue;
+        sql::transaction tx(c);
+        c.exec(m.sql);
+        c.exec("PRAGMA user_version = " + std::to_string(m.version));
+        tx.commit();
+    }
+    return {};
+}
+
+json::object parse_object(std::string_view text) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object())
+        return {};
+    return std::move(v.as_object());
+}
+
+void sort_keys_into(const json::value& v, std::string& out) {
+    switch (v.kind()) {
+    case json::kind::object: {
+        const auto& o = v.as_object();
+        std::vector<std::pair<std::string_view, const json::value*>> kv;
+        kv.reserve(o.size());
+        for (const auto& e : o)
+            kv.emplace_back(e.key(), &e.value());
+        std::sort(kv.begin(), kv.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        out += '{';
+        bool first = true;
+        for (const auto& [k, val] : kv) {
+            if (!first)
+                out += ',';
+            first = false;
+            out += json::serialize(json::string(k));
+            out += ':';
+            sort_keys_into(*val, out);
+        }
+        out += '}';
+        break;
+    }
+    case json::kind::array: {
+        out += '[';
+        bool first = true;
+        for (const auto& e : v.as_array()) {
+            if (!first)
+                out += ',';
+            first = false;
+            sort_keys_into(e, out);
+        }
+        out += ']';
+        break;
+    }
+    default:
+        out += json::serialize(v);
+    }
+}
+
+std::string_view str_of(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
+}
+
+// Validation's view of the database, inside the writer's transaction.
+class db_references final : public reference_data {
+public:
+    explicit db_references(sql::connection& c) : c_(c) {}
+    bool division_exists(std::string_view code) const override {
+        auto s = c_.cached("SELECT 1 FROM divisions WHERE code = ?");
+        s->bind_all(code);
+        return s->step();
+    }
+    bool record_exists(std::string_view collection, std::string_view id) const override {
+        auto u = uuid::parse(id);
+        if (!u)
+            return false;
+        auto s = c_.cached("SELECT collection, deleted FROM records WHERE id = ?");
+        s->bind_all(u->span());
+        return s->step() && s->text(0) == collection && s->int64(1) == 0;
+    }
+
+private:
+    sql::connection& c_;
+};
+
+std::string user_of_device(sql::connection& c, std::string_view device) {
+    auto s = c.cached("SELECT user FROM devices WHERE device = ?");
+    s->bind_all(device);
+    return s->step() ? std::string(s->text(0)) : std::string("unknown");
+}
+
+struct stored_record {
+    std::int64_t rid = 0;
+    std::string collection;
+    std::string township;
+    std::string village;
+    json::object fields;
+    json::object clocks;
+};
+
+std::optional<stored_record> load_record(sql::connection& c, const uuid& id) {
+    auto s = c.cached(
+        "SELECT rid, collection, township, village, fields, clocks FROM records WHERE id = ?");
+    s->bind_all(id.span());
+    if (!s->step())
+        return std::nullopt;
+    stored_record r;
+    r.rid = s->int64(0);
+    r.collection = std::string(s->text(1));
+    r.township = std::string(s->text(2));
+    r.village = std::string(s->text(3));
+    r.fields = parse_object(s->text(4));
+    r.clocks = parse_object(s->text(5));
+    return r;
+}
+
+const char* base64url_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(std::string_view in) {
+    std::string out;
+    std::uint32_t buf = 0;
+    int bits = 0;
+    for (unsigned char ch : in) {
+        buf = buf << 8 | ch;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out += base64url_alphabet[(buf >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out += base64url_alphabet[(buf << (6 - bits)) & 63];
+    return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view in) {
+    std::string out;
+    std::uint32_t buf = 0;
+    int bits = 0;
+    for (char ch : in) {
+        const char* p = std::strchr(base64url_alphabet, ch);
+        if (!p || ch == '\0')
+            return std::nullopt;
+        buf = buf << 6 | static_cast<std::uint32_t>(p - base64url_alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buf >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+std::string canonical_json(const json::value& v) {
+    std::string out;
+    sort_keys_into(v, out);
+    return out;
+}
+
+result<void> migrate_server_database(sql::connection& c) {
+    auto r = migrate(c, "migrations/");
+    if (!r)
+        return r;
+    sql::transaction tx(c);
+    if (!meta_get(c, "epoch"))
+        meta_put(c, "epoch", random_hex(8));
+    if (!meta_get(c, "cursor_secret"))
+        meta_put(c, "cursor_secret", random_hex(32));
+    tx.commit();
+    return {};
+}
+
+result<void> migrate_client_database(sql::connection& c) { return migrate(c, "client_migrations/"); }
+
+engine::engine(const catalog& cat, engine_config cfg, sql::connection& c, wall_clock wall)
+    : cat_(cat), cfg_(cfg), clock_("server", std::move(wall)) {
+    epoch_ = meta_get(c, "epoch").value_or("");
+    secret_ = meta_get(c, "cursor_secret").value_or("");
+    if (epoch_.empty() || secret_.empty())
+        throw std::logic_error("engine: database not migrated (no epoch or cursor secret)");
+    if (auto high = meta_get(c, "hlc_high"))
+        if (auto h = hlc::parse(*high))
+            clock_.observe(*h);
+}
+
+void engine::put_division(sql::connection& c, std::string_view code, std::string_view name) {
+    std::string_view parent;
+    if (code.size() == 12)
+        parent = code.substr(0, 9);
+    else if (code.size() == 9)
+        parent = code.substr(0, 6);
+    auto s = c.cached("INSERT INTO divisions(code, level, name, parent) VALUES(?, ?, ?, ?) "
+                      "ON CONFLICT(code) DO UPDATE SET name = excluded.name");
+    s->bind_all(code, static_cast<std::int64_t>(code.size()), name);
+    s->bind(4, parent.empty() ? std::optional<std::string_view>() : std::optional(parent));
+    s->run();
+}
+
+std::uint64_t engine::last_seq(sql::connection& c) {
+    return static_cast<std::uint64_t>(meta_int(c, "last_seq"));
+}
+
+push_result engine::push(sql::connection& c, const principal& who, const push_request& req) {
+    push_result out;
+    const std::int64_t now = clock_.wall_ms();
+    std::uint64_t device_last = 0;
+    {
+        auto s = c.cached("SELECT last_seq FROM devices WHERE device = ?");
+        s->bind_all(who.device);
+        if (s->step()) {
+            device_last = static_cast<std::uint64_t>(s->int64(0));
+        } else {
+            auto ins = c.cached("INSERT INTO devices(device, user, last_seq) VALUES(?, ?, 0)");
+            ins->bind_all(who.device, who.user);
+            ins->run();
+        }
+    }
+    std::uint64_t change_seq = static_cast<std::uint64_t>(meta_int(c, "last_seq"));
+    const std::uint64_t change_seq_before = change_seq;
+
+    for (const auto& m : req.mutations) {
+        if (m.seq <= device_last) {
+            // Seen before: answer as the first time, change nothing.
+            mutation_ack ack;
+    ack.seq = m.seq;
+            auto s = c.cached("SELECT ack FROM mutation_acks WHERE device = ? AND seq = ?");
+            s->bind_all(who.device, static_cast<std::int64_t>(m.seq));
+            if (s->step()) {
+                boost::system::error_code ec;
+                auto stored_ack = json::parse(s->text(0), ec);
+                if (auto decoded = ec ? result<mutation_ack>(errc::invalid_argument)
+                                      : decode_ack(stored_ack))
+                    ack = std::move(*decoded);
+            }
+            ++out.duplicates;
+            out.acks.push_back(std::move(ack));
+            continue;
+        }
+        if (m.seq > device_last + 1) {
+            mutation_ack ack;
+    ack.seq = m.seq;
+    ack.status = ack_status::gap;
+            ack.code = "sequence_gap";
+            ack.message = "上传顺序中断，请从第" + std::to_string(device_last + 1) + "条重新上传";
+            ack.message_en = "Mutations are missing; resend from number " +
+                             std::to_string(device_last + 1);
+            out.acks.push_back(std::move(ack));
+            break; // nothing after a gap is applied
+        }
+        mutation_ack ack = apply_mutation(c, who, m, change_seq, now, out);
+        device_last = m.seq;
+        bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&
+                     ack.restamped.empty() && ack.kept.empty();
+        if (!plain) {
+            auto s = c.cached("INSERT INTO mutation_acks(device, seq, ack) VALUES(?, ?, ?)");
+            s->bind_all(who.device, static_cast<std::int64_t>(m.seq), json::serialize(encode(ack)));
+            s->run();
+        }
+        out.acks.push_back(std::move(ack));
+    }
+
+    {
+        auto s = c.cached("UPDATE devices SET last_seq = ?, last_push_ms = ? WHERE device = ?");
+        s->bind_all(static_cast<std::int64_t>(device_last), now, who.device);
+        s->run();
+    }
+    if (change_seq != change_seq_before)
+        meta_put_int(c, "last_seq", static_cast<std::int64_t>(change_seq));
+    out.server_clock = clock_.now();
+    meta_put(c, "hlc_high", out.server_clock.to_string());
+    out.last_applied = device_last;
+    return out;
+}
+
+mutation_ack engine::reject(sql::connection& c, const principal& who, const mutation& m,
+                            const rejection& r, std::int64_t now_ms) {
+    json::value payload = encode(m);
+    std::optional<std::string> township;
+    if (const auto* coll = cat_.find(m.collection))
+        for (const auto& [name, w] : m.fields)
+            if (name == coll->township_field && w.value.is_string())
+                township = std::string(w.value.as_string());
+    auto s = c.cached(
+        "INSERT INTO quarantine(device, user, mutation_seq, collection, record_id, township, "
+        "payload, code, field, message_zh, message_en, received_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    std::string record_id = m.malformed_code.empty() ? m.id.to_string() : std::string();
+    if (!m.malformed_code.empty())
+        if (const auto* raw = m.raw.if_object())
+            record_id = std::string(str_of(*raw, "id").substr(0, 64));
+    s->bind_all(who.device, who.user, static_cast<std::int64_t>(m.seq),
+                m.collection.substr(0, 64), record_id, township, json::serialize(payload), r.code,
+                r.field, r.message_zh, r.message_en, now_ms);
+    s->run();
+    mutation_ack ack;
+    ack.seq = m.seq;
+    ack.status = ack_status::rejected;
+    ack.code = r.code;
+    ack.field = r.field;
+    ack.message = r.message_zh;
+    ack.message_en = r.message_en;
+    return ack;
+}
+
+mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
+                                    std::uint64_t& change_seq, std::int64_t now,
+                                    push_result& out) {
+    auto rejected = [&](const rejection& r) {
+        ++out.rejected;
+        return reject(c, who, m, r, now);
+    };
+    if (!m.malformed_code.empty())
+        return rejected(make_rejection(m.malformed_code, std::string_view(m.malformed_field)));
+    const collection_decl* coll = cat_.find(m.collection);
+    if (!coll)
+        return rejected(make_rejection("unknown_collection"));
+
+    validation_context ctx{&cat_, nullptr, now, cfg_.max_clock_ahead_ms};
+    for (const auto& [name, w] : m.fields) {
+        if (w.clock.device != who.device)
+            return rejected(make_rejection("clock_device_mismatch", std::string_view(name)));
+        if (name == "_deleted") {
+            if (!w.value.is_bool())
+                return rejected(make_rejection("wrong_type", std::string_view(name)));
+            continue;
+        }
+        if (auto r = validate_value(*coll, name, w.value, ctx))
+            return rejected(*r);
+    }
+
+    auto stored = load_record(c, m.id);
+    if (stored && stored->collection != m.collection)
+        return rejected(make_rejection("collection_mismatch"));
+
+    // Merge each field against what is stored.
+    struct decision {
+        const std::string* name;
+        const field_write* write;
+        merge_outcome outcome;
+        bool take;
+        hlc clock; // the clock to store if taken (restamped when needed)
+        std::optional<field_state> before;
+    };
+    std::vector<decision> decisions;
+    decisions.reserve(m.fields.size());
+    json::object proposed = stored ? stored->fields : json::object{};
+    mutation_ack ack;
+    ack.seq = m.seq;
+    for (const auto& [name, w] : m.fields) {
+        std::optional<field_state> st;
+        if (stored)
+            if (const auto* ck = stored->clocks.if_contains(name); ck && ck->is_string())
+                if (auto h = hlc::parse(ck->as_string())) {
+                    const auto* v = stored->fields.if_contains(name);
+                    st = field_state{v ? *v : json::value(nullptr), std::move(*h)};
+                }
+        hlc clock = w.clock;
+        bool restamp = clock.ms > now + cfg_.max_clock_ahead_ms;
+        field_write effective{w.value, clock, w.base};
+        if (restamp) {
+            auto s = clock_.now();
+            effective.clock = hlc{s.ms, s.counter, who.device};
+        }
+        auto outcome = merge_field(st, effective);
+        if (outcome == merge_outcome::stale_clean_update && !restamp) {
+            auto s = clock_.now();
+            effective.clock = hlc{s.ms, s.counter, who.device};
+            restamp = true;
+        }
+        bool take = takes_write(outcome) ||
+                    (outcome == merge_outcome::concurrent_same_value && effective.clock > st->clock);
+        if (!restamp)
+            clock_.observe(w.clock);
+        if (take && restamp)
+            ack.restamped.emplace_back(name, effective.clock);
+        if (take)
+            proposed[name] = w.value;
+        else if (outcome != merge_outcome::duplicate)
+            ack.kept.push_back(name);
+        decisions.push_back({&name, &w, outcome, take, std::move(effective.clock), std::move(st)});
+    }
+
+    // Scope: a record stays in the township it was created in, and only its township's workers
+    // may write it.
+    std::string_view township = str_of(proposed, coll->township_field);
+    std::string_view village =
+        coll->village_field.empty() ? std::string_view{} : str_of(proposed, coll->village_field);
+    if (stored && !stored->township.empty() && township != stored->township)
+        return rejected(make_rejection("scope_field_immutable", coll->field(coll->township_field)));
+    if (!township.empty() && !who.where.contains(township, village))
+        return rejected(make_rejection("out_of_scope"));
+    if (stored && !who.where.contains(stored->township, stored->village))
+        return rejected(make_rejection("out_of_scope"));
+    for (const auto& d : decisions)
+        if (d.take && d.before && !d.before->value.is_null() && d.before->value != d.write->value)
+            if (const auto* f = coll->field(*d.name); f && f->immutable)
+                return rejected(make_rejection("immutable_field", f));
+
+    db_references refs(c);
+    ctx.refs = &refs;
+    if (auto r = validate_record(*coll, proposed, ctx))
+        return rejected(*r);
+    if (township.empty())
+        return rejected(make_rejection("required_missing", coll->field(coll->township_field)));
+
+    bool any_taken = std::any_of(decisions.begin(), decisions.end(),
+                                 [](const decision& d) { return d.take; });
+    std::int64_t rid = stored ? stored->rid : 0;
+    if (any_taken) {
+        ++change_seq;
+        json::object clocks = stored ? stored->clocks : json::object{};
+        json::object changes;
+        for (const auto& d : decisions) {
+            if (!d.take)
+                continue;
+            clocks[*d.name] = d.clock.to_string();
+            changes[*d.name] = json::array{d.before ? d.before->value : json::value(nullptr),
+                                           d.write->value};
+        }
+        const auto* del = proposed.if_contains("_deleted");
+        std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
+        std::string fields_text = json::serialize(proposed);
+        std::string clocks_text = json::serialize(clocks);
+        std::optional<std::string_view> village_col;
+        if (!village.empty())
+            village_col = village;
+        if (!stored) {
+            auto s = c.cached("INSERT INTO records(id, collection, township, village, seq, deleted, "
+                              "fields, clocks, created_ms, updated_ms, created_by, created_device) "
+                              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            s->bind_all(m.id.span(), m.collection, township, village_col,
+                        static_cast<std::int64_t>(change_seq), deleted, fields_text, clocks_text,
+                        now, now, who.user, who.device);
+            s->run();
+            rid = c.last_insert_rowid();
+        } else {
+            auto s = c.cached("UPDATE records SET village = ?, seq = ?, deleted = ?, fields = ?, "
+                              "clocks = ?, updated_ms = ? WHERE rid = ?");
+            s->bind_all(village_col, static_cast<std::int64_t>(change_seq), deleted, fields_text,
+                        clocks_text, now, rid);
+            s->run();
+        }
+        auto h = c.cached("INSERT INTO history(seq, rid, user, device, at_ms, mutation_seq, "
+                          "changes) VALUES(?, ?, ?, ?, ?, ?, ?)");
+        h->bind_all(static_cast<std::int64_t>(change_seq), rid, who.user, who.device, now,
+                    static_cast<std::int64_t>(m.seq), json::serialize(changes));
+        h->run();
+    }
+
+    for (const auto& d : decisions) {
+        if (!opens_conflict(d.outcome))
+            continue;
+        // The losing value is kept for the township head; the winner is in the record.
+        bool won = d.outcome == merge_outcome::concurrent_won;
+        const field_state& other = *d.before;
+        std::string other_user = user_of_device(c, other.clock.device);
+        std::string my_value = json::serialize(d.write->value);
+        std::string other_value = json::serialize(other.value);
+        std::string my_clock = d.clock.to_string(), other_clock = other.clock.to_string();
+        auto s = c.cached(
+            "INSERT INTO conflicts(rid, collection, township, village, field, winner_value, "
+            "winner_clock, winner_device, winner_user, loser_value, loser_clock, loser_device, "
+            "loser_user, opened_seq, opened_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        s->bind_all(rid, m.collection, township, village, *d.name, won ? my_value : other_value,
+                    won ? my_clock : other_clock, won ? who.device : other.clock.device,
+                    won ? who.user : other_user, won ? other_value : my_value,
+                    won ? other_clock : my_clock, won ? other.clock.device : who.device,
+                    won ? other_user : who.user, static_cast<std::int64_t>(change_seq), now);
+        s->run();
+        ack.conflicts.push_back({*d.name, won});
+        ++out.conflicts_opened;
+    }
+    ++out.applied;
+    return ack;
+}
+
+void submit_push(writer& w, engine& e, principal who, push_request req,
+                 std::function<void(result<push_result>)> done) {
+    auto state = std::make_shared<std::pair<principal, push_request>>(std::move(who), std::move(req));
+    auto out = std::make_shared<push_result>();
+    w.submit([&e, state, out](sql::connection& c) { *out = e.push(c, state->first, state->second); },
+             [out, done = std::move(done)](boost::system::error_code ec) {
+                 if (ec)
+                     done(ec);
+                 else
+                     done(std::move(*out));
+             });
+}
+
+std::string engine::encode_cursor(std::uint64_t seq, const scope& where) const {
+    std::string payload = "v1." + epoch_ + "." + std::to_string(seq) + "." + where.fingerprint();
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+         reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
+    return base64url(payload + "." + hex(mac, 8));
+}
+
+result<engine::cursor_fields> engine::decode_cursor(std::string_view text) const {
+    if (text.size() > 512)
+        return errc::bad_cursor;
+    auto raw = unbase64url(text);
+    if (!raw)
+        return errc::bad_cursor;
+    // v1.<epoch>.<seq>.<fingerprint>.<mac>
+    std::vector<std::string_view> parts;
+    std::string_view rest = *raw;
+    for (std::size_t pos; (pos = rest.find('.')) != std::string_view::npos;) {
+        parts.push_back(rest.substr(0, pos));
+        rest = rest.substr(pos + 1);
+    }
+    parts.push_back(rest);
+    if (parts.size() != 5 || parts[0] != "v1")
+        return errc::bad_cursor;
+    cursor_fields f;
+    f.epoch = std::string(parts[1]);
+    auto r = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), f.seq);
+    if (r.ec != std::errc{} || r.ptr != parts[2].data() + parts[2].size())
+        return errc::bad_cursor;
+    f.scope_fingerprint = std::string(parts[3]);
+    if (f.epoch != epoch_)
+        return f; // another database: the caller resets; the MAC key is not ours to check
+    std::string payload(raw->substr(0, raw->size() - parts[4].size() - 1));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+         reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
+    std::string expected = hex(mac, 8);
+    if (expected.size() != parts[4].size() ||
+        CRYPTO_memcmp(expected.data(), parts[4].data(), expected.size()) != 0)
+        return errc::bad_cursor;
+    return f;
+}
+
+result<pull_result> engine::pull(sql::connection& c, const principal& who,
+                                 const pull_request& req) {
+    pull_result out;
+    sql::transaction tx(c, sql::tx_mode::deferred);
+    const auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
+    const auto purged = static_cast<std::uint64_t>(meta_int(c, "purged_seq"));
+    std::uint64_t after = 0;
+    if (!req.cursor.empty()) {
+        auto cur = decode_cursor(req.cursor);
+        if (!cur)
+            return cur.error();
+        if (cur->epoch != epoch_) {
+            out.reset = true;
+            out.reset_reason = "database_changed";
+        } else if (cur->scope_fingerprint != who.where.fingerprint()) {
+            out.reset = true;
+            out.reset_reason = "scope_changed";
+        } else if (cur->seq < purged) {
+            out.reset = true;
+            out.reset_reason = "tombstones_expired";
+        } else if (cur->seq > high) {
+            return errc::bad_cursor;
+        } else {
+            after = cur->seq;
+        }
+    }
+    const std::uint32_t limit = std::clamp<std::uint32_t>(req.limit, 1, cfg_.max_pull_page);
+    const bool district = who.where.whole_district();
+    auto s = district
+                 ? c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
+                            "WHERE seq > ? AND seq <= ? ORDER BY seq")
+                 : c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
+                            "WHERE township = ? AND seq > ? AND seq <= ? ORDER BY seq");
+    if (district)
+        s->bind_all(static_cast<std::int64_t>(after), static_cast<std::int64_t>(high));
+    else
+        s->bind_all(who.where.township, static_cast<std::int64_t>(after),
+                    static_cast<std::int64_t>(high));
+    std::uint64_t last = after;
+    bool more = false;
+    while (s->step()) {
+        if (!who.where.villages.empty() &&
+            !who.where.contains(who.where.township, s->text(5)))
+            continue;
+        if (out.changes.size() == limit) {
+            more = true;
+            break;
+        }
+        record_state r;
+        r.seq = static_cast<std::uint64_t>(s->int64(0));
+        r.collection = std::string(s->text(1));
+        r.id = uuid::from_blob(s->blob(2)).value_or(uuid{});
+        r.fields = parse_object(s->text(3));
+        r.clocks = parse_object(s->text(4));
+        last = r.seq;
+        out.changes.push_back(std::move(r));
+    }
+    out.complete = !more;
+    out.cursor = encode_cursor(more ? last : high, who.where);
+    out.server_clock = clock_.now();
+    return out;
+}
+
+std::size_t engine::purge_tombstones(sql::connection& c, std::int64_t now_ms) {
+    std::int64_t cutoff = now_ms - cfg_.tombstone_retention_ms;
+    std::int64_t horizon = 0;
+    {
+        auto s = c.cached("SELECT max(seq) FROM records WHERE deleted = 1 AND updated_ms < ?");
+        s->bind_all(cutoff);
+        if (s->step() && !s->is_null(0))
+            horizon = s->int64(0);
+    }
+    if (horizon == 0)
+        return 0;
+    auto s = c.cached("DELETE FROM records WHERE deleted = 1 AND updated_ms < ?");
+    s->bind_all(cutoff);
+    s->run();
+    std::size_t n = static_cast<std::size_t>(c.changes());
+    // A cursor at or past the newest purged tombstone has seen it; older ones may have missed one.
+    meta_put_int(c, "purged_seq", std::max<std::int64_t>(horizon, meta_int(c, "purged_seq")));
+    return n;
+}
+
+std::string engine::content_hash(sql::connection& c, const scope& where) {
+    sql::transaction tx(c, sql::tx_mode::deferred);
+    auto s = c.cached("SELECT id, collection, fields, clocks, township, village FROM records "
+                      "WHERE deleted = 0 ORDER BY id");
+    content_hasher h;
+    while (s->step()) {
+        if (!where.contains(s->text(4), s->text(5)))
+            continue;
+        h.add(uuid::from_blob(s->blob(0)).value_or(uuid{}), s->text(1), parse_object(s->text(2)),
+              parse_object(s->text(3)));
+    }
+    return h.finish();
+}
+
+content_hasher::content_hasher() : ctx_(EVP_MD_CTX_new()) {
+    EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+content_hasher::~content_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void content_hasher::add(const uuid& id, std::string_view collection, const json::object& fields,
+                         const json::object& clocks) {
+    std::string line = id.to_string() + "|" + std::string(collection) + "|" +
+                       canonical_json(fields) + "|" + canonical_json(clocks) + "\n";
+    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), line.data(), line.size());
+}
+
+std::string content_hasher::finish() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out, &len);
+    EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+    return hex(out, len);
+}
+
+} // namespace fieldsync

@@ -1,0 +1,119 @@
+// The server side of the sync protocol over one SQLite database: validate → merge (field clocks)
+// → conflicts → change log → pull cursors. Knows nothing of HTTP.
+//
+// Thread-safety: push() and the other write methods are called by the single writer thread,
+// inside a transaction it owns (see writer.hpp); pull() and the read methods may be called from
+// any number of reader threads, each with its own connection. The engine's own state after
+// construction is immutable except the shared clock, which is synchronized.
+#pragma once
+
+#include "schema/catalog.hpp"
+#include "schema/rules.hpp"
+#include "sync/hlc.hpp"
+#include "sync/protocol.hpp"
+#include "sync/sqlite.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace fieldsync {
+
+struct engine_config {
+    // A clock further ahead of the server's wall clock than this is restamped (and the ack says
+    // so): a tablet whose clock runs ahead cannot win every future edit.
+    std::int64_t max_clock_ahead_ms = 5 * 60 * 1000;
+    // Tombstones older than this may be purged; a cursor from before the purge gets a reset.
+    std::int64_t tombstone_retention_ms = std::int64_t{180} * 24 * 3600 * 1000;
+    std::uint32_t max_pull_page = 5000;
+};
+
+// Applies the numbered migrations in schema/migrations/ that the database lacks, each in its own
+// transaction, tracked in PRAGMA user_version. Also initializes the meta rows (database epoch,
+// cursor secret). Refuses a database newer than this build (errc::unsupported).
+result<void> migrate_server_database(sql::connection& c);
+
+// The same for a tablet replica, from schema/client_migrations/.
+result<void> migrate_client_database(sql::connection& c);
+
+class engine {
+public:
+    // `c` is used once to read the database epoch, cursor secret and clock high-water mark.
+    engine(const catalog& cat, engine_config cfg, sql::connection& c,
+           wall_clock wall = system_wall_ms);
+
+    // Applies one push inside the caller's open write transaction. Storage errors throw
+    // sql::error; the caller rolls back and nothing of the push remains.
+    push_result push(sql::connection& c, const principal& who, const push_request& req);
+
+    // One page of changes after the request's cursor within the caller's scope, from one read
+    // snapshot. errc::bad_cursor for a cursor this database did not issue.
+    result<pull_result> pull(sql::connection& c, const principal& who, const pull_request& req);
+
+    // Deletes tombstones whose last change is older than the retention and raises the horizon
+    // below which cursors are reset. Inside the caller's write transaction. Returns the count.
+    std::size_t purge_tombstones(sql::connection& c, std::int64_t now_ms);
+
+    // Reference data for validation: a division of the district.
+    static void put_division(sql::connection& c, std::string_view code, std::string_view name);
+
+    // SHA-256 (hex) over every live record in the scope: collection, id, fields and clocks in a
+    // canonical form. Equal on a replica and the server once they have converged.
+    std::string content_hash(sql::connection& c, const scope& where);
+
+    // The highest change sequence committed (for tests and metrics).
+    static std::uint64_t last_seq(sql::connection& c);
+
+    synchronized_clock& clock() noexcept { return clock_; }
+    const catalog& schema() const noexcept { return cat_; }
+    const engine_config& config() const noexcept { return cfg_; }
+
+    // Cursor codec (exposed for tests and fuzzing).
+    std::string encode_cursor(std::uint64_t seq, const scope& where) const;
+    struct cursor_fields {
+        std::string epoch;
+        std::uint64_t seq = 0;
+        std::string scope_fingerprint;
+    };
+    result<cursor_fields> decode_cursor(std::string_view text) const;
+
+private:
+    mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
+                                std::uint64_t& last_seq, std::int64_t now_ms, push_result& out);
+    mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
+                        const rejection& r, std::int64_t now_ms);
+
+    const catalog& cat_;
+    engine_config cfg_;
+    synchronized_clock clock_;
+    std::string epoch_;  // random id of this database: cursors from another database reset
+    std::string secret_; // key of the cursor MAC
+};
+
+class writer;
+// Queues a push on the writer; `done` runs on the writer thread after the group commit, with the
+// result only if it is durable.
+void submit_push(writer& w, engine& e, principal who, push_request req,
+                 std::function<void(result<push_result>)> done);
+
+// Canonical JSON text: object keys sorted, no whitespace (for hashing).
+std::string canonical_json(const boost::json::value& v);
+
+// SHA-256 over live records fed in id order; the server and replicas use the same form so that
+// converged stores give equal hashes.
+class content_hasher {
+public:
+    content_hasher();
+    ~content_hasher();
+    content_hasher(const content_hasher&) = delete;
+    content_hasher& operator=(const content_hasher&) = delete;
+    void add(const uuid& id, std::string_view collection, const boost::json::object& fields,
+             const boost::json::object& clocks);
+    std::string finish(); // lowercase hex
+
+private:
+    void* ctx_; // EVP_MD_CTX
+};
+
+} // namespace fieldsync

@@ -1,0 +1,380 @@
+#include "sync/protocol.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+namespace fieldsync {
+
+namespace json = boost::json;
+
+bool scope::contains(std::string_view t, std::string_view v) const {
+    if (whole_district())
+        return true;
+    if (t != township)
+        return false;
+    if (villages.empty())
+        return true;
+    return std::find(villages.begin(), villages.end(), v) != villages.end();
+}
+
+std::string scope::fingerprint() const {
+    std::string text = township + "|";
+    auto sorted = villages;
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto& v : sorted)
+        text += v + ",";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < 6; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+std::string_view to_string(ack_status s) noexcept {
+    switch (s) {
+    case ack_status::applied: return "applied";
+    case ack_status::rejected: return "rejected";
+    case ack_status::gap: return "gap";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::size_t max_mutations_per_push = 10000;
+constexpr std::uint32_t max_pull_limit = 5000;
+
+template <class T>
+result<T> bad(std::string* why, std::string text) {
+    if (why)
+        *why = std::move(text);
+    return errc::invalid_argument;
+}
+
+std::optional<std::uint64_t> positive(const json::value* v) {
+    if (!v)
+        return std::nullopt;
+    if (v->is_uint64())
+        return v->as_uint64() ? std::optional(v->as_uint64()) : std::nullopt;
+    if (v->is_int64() && v->as_int64() > 0)
+        return static_cast<std::uint64_t>(v->as_int64());
+    return std::nullopt;
+}
+
+// Reads a mutation's content; on trouble marks it malformed instead of failing the push.
+void read_mutation_body(const json::object& o, mutation& m) {
+    auto malformed = [&](const char* code, std::string_view field = {}) {
+        m.malformed_code = code;
+        m.malformed_field = std::string(field);
+        m.raw = o;
+        m.fields.clear();
+    };
+    auto* coll = o.if_contains("collection");
+    if (!coll || !coll->is_string())
+        return malformed("unknown_collection");
+    m.collection = std::string(coll->as_string());
+    auto* id = o.if_contains("id");
+    std::optional<uuid> u;
+    if (id && id->is_string())
+        u = uuid::parse(id->as_string());
+    if (!u)
+        return malformed("bad_record_id");
+    m.id = *u;
+    auto* fields = o.if_contains("fields");
+    if (!fields || !fields->is_object() || fields->as_object().empty())
+        return malformed("empty_mutation");
+    m.fields.reserve(fields->as_object().size());
+    for (const auto& kv : fields->as_object()) {
+        if (!kv.value().is_object())
+            return malformed("bad_clock", kv.key());
+        const auto& fo = kv.value().as_object();
+        auto* value = fo.if_contains("value");
+        auto* clock = fo.if_contains("clock");
+        auto* base = fo.if_contains("base");
+        if (!value || !clock || !clock->is_string())
+            return malformed("bad_clock", kv.key());
+        auto c = hlc::parse(clock->as_string());
+        if (!c)
+            return malformed("bad_clock", kv.key());
+        field_write w{*value, std::move(*c), std::nullopt};
+        if (base && !base->is_null()) {
+            auto b = base->is_string() ? hlc::parse(base->as_string()) : std::nullopt;
+            if (!b)
+                return malformed("bad_clock", kv.key());
+            w.base = std::move(*b);
+        }
+        m.fields.emplace_back(std::string(kv.key()), std::move(w));
+    }
+}
+
+std::optional<hlc> clock_of(const json::object& o, std::string_view key) {
+    auto* v = o.if_contains(key);
+    if (!v || !v->is_string())
+        return std::nullopt;
+    return hlc::parse(v->as_string());
+}
+
+} // namespace
+
+result<push_request> decode_push(const json::value& v, std::string* why) {
+    if (!v.is_object())
+        return bad<push_request>(why, "the push body must be a JSON object");
+    const auto& o = v.as_object();
+    push_request r;
+    auto* sv = o.if_contains("schema_version");
+    if (!sv || !sv->is_int64() || sv->as_int64() < 1 || sv->as_int64() > 1000000)
+        return bad<push_request>(why, "\"schema_version\" must be a positive integer");
+    r.schema_version = static_cast<int>(sv->as_int64());
+    auto* ms = o.if_contains("mutations");
+    if (!ms || !ms->is_array())
+        return bad<push_request>(why, "\"mutations\" must be an array");
+    const auto& arr = ms->as_array();
+    if (arr.size() > max_mutations_per_push)
+        return bad<push_request>(why, "at most " + std::to_string(max_mutations_per_push) +
+                                          " mutations per push");
+    r.mutations.reserve(arr.size());
+    std::uint64_t prev = 0;
+    for (const auto& e : arr) {
+        if (!e.is_object())
+            return bad<push_request>(why, "each mutation must be an object");
+        mutation m;
+        auto seq = positive(e.as_object().if_contains("seq"));
+        if (!seq)
+            return bad<push_request>(why, "each mutation needs \"seq\", a positive integer");
+        if (*seq <= prev)
+            return bad<push_request>(why, "mutation numbers must increase within a push");
+        prev = m.seq = *seq;
+        read_mutation_body(e.as_object(), m);
+        r.mutations.push_back(std::move(m));
+    }
+    return r;
+}
+
+result<pull_request> decode_pull(const json::value& v, std::string* why) {
+    if (!v.is_object())
+        return bad<pull_request>(why, "the pull body must be a JSON object");
+    const auto& o = v.as_object();
+    pull_request r;
+    if (auto* c = o.if_contains("cursor"); c && !c->is_null()) {
+        if (!c->is_string() || c->as_string().size() > 512)
+            return bad<pull_request>(why, "\"cursor\" must be the string a pull returned");
+        r.cursor = std::string(c->as_string());
+    }
+    if (auto* l = o.if_contains("limit"); l && !l->is_null()) {
+        auto n = positive(l);
+        if (!n)
+            return bad<pull_request>(why, "\"limit\" must be a positive integer");
+        r.limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(*n, max_pull_limit));
+    }
+    return r;
+}
+
+json::value encode(const mutation& m) {
+    if (!m.malformed_code.empty())
+        return m.raw;
+    json::object fields;
+    for (const auto& [name, w] : m.fields) {
+        json::object f;
+        f["value"] = w.value;
+        f["clock"] = w.clock.to_string();
+        f["base"] = w.base ? json::value(w.base->to_string()) : json::value(nullptr);
+        fields[name] = std::move(f);
+    }
+    return json::object{{"seq", m.seq},
+                        {"collection", m.collection},
+                        {"id", m.id.to_string()},
+                        {"fields", std::move(fields)}};
+}
+
+json::value encode(const push_request& r) {
+    json::array ms;
+    ms.reserve(r.mutations.size());
+    for (const auto& m : r.mutations)
+        ms.push_back(encode(m));
+    return json::object{{"schema_version", r.schema_version}, {"mutations", std::move(ms)}};
+}
+
+json::value encode(const pull_request& r) {
+    json::object o{{"limit", r.limit}};
+    o["cursor"] = r.cursor.empty() ? json::value(nullptr) : json::value(r.cursor);
+    return o;
+}
+
+json::value encode(const mutation_ack& a) {
+    json::object o{{"seq", a.seq}, {"status", to_string(a.status)}};
+    if (!a.code.empty())
+        o["code"] = a.code;
+    if (!a.field.empty())
+        o["field"] = a.field;
+    if (!a.message.empty())
+        o["message"] = a.message;
+    if (!a.message_en.empty())
+        o["message_en"] = a.message_en;
+    if (!a.conflicts.empty()) {
+        json::array cs;
+        for (const auto& c : a.conflicts)
+            cs.push_back(json::object{{"field", c.field}, {"won", c.won}});
+        o["conflicts"] = std::move(cs);
+    }
+    if (!a.kept.empty()) {
+        json::array ks;
+        for (const auto& k : a.kept)
+            ks.push_back(json::string(k));
+        o["kept"] = std::move(ks);
+    }
+    if (!a.restamped.empty()) {
+        json::object rs;
+        for (const auto& [f, c] : a.restamped)
+            rs[f] = c.to_string();
+        o["restamped"] = std::move(rs);
+    }
+    return o;
+}
+
+json::value encode(const push_result& r) {
+    json::array acks;
+    acks.reserve(r.acks.size());
+    for (const auto& a : r.acks)
+        acks.push_back(encode(a));
+    return json::object{{"acks", std::move(acks)},
+                        {"last_applied", r.last_applied},
+                        {"server_clock", r.server_clock.to_string()}};
+}
+
+json::value encode(const pull_result& r) {
+    json::array changes;
+    changes.reserve(r.changes.size());
+    for (const auto& c : r.changes)
+        changes.push_back(json::object{{"collection", c.collection},
+                                       {"id", c.id.to_string()},
+                                       {"fields", c.fields},
+                                       {"clocks", c.clocks}});
+    json::object o{{"changes", std::move(changes)},
+                   {"cursor", r.cursor},
+                   {"complete", r.complete},
+                   {"server_clock", r.server_clock.to_string()}};
+    if (r.reset) {
+        o["reset"] = true;
+        o["reset_reason"] = r.reset_reason;
+    }
+    return o;
+}
+
+result<mutation_ack> decode_ack(const json::value& a, std::string* why) {
+    if (!a.is_object())
+        return bad<mutation_ack>(why, "ack must be an object");
+    const auto& ao = a.as_object();
+    mutation_ack k;
+    auto seq = positive(ao.if_contains("seq"));
+    auto* st = ao.if_contains("status");
+    if (!seq || !st || !st->is_string())
+        return bad<mutation_ack>(why, "ack lacks seq or status");
+    k.seq = *seq;
+    std::string_view s = st->as_string();
+    if (s == "applied")
+        k.status = ack_status::applied;
+    else if (s == "rejected")
+        k.status = ack_status::rejected;
+    else if (s == "gap")
+        k.status = ack_status::gap;
+    else
+        return bad<mutation_ack>(why, "unknown ack status");
+    auto str = [&](const char* key) {
+        auto* x = ao.if_contains(key);
+        return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    k.code = str("code");
+    k.field = str("field");
+    k.message = str("message");
+    k.message_en = str("message_en");
+    if (auto* cs = ao.if_contains("conflicts"); cs && cs->is_array())
+        for (const auto& c : cs->as_array())
+            if (c.is_object()) {
+                const auto& co = c.as_object();
+                auto* f = co.if_contains("field");
+                auto* w = co.if_contains("won");
+                if (f && f->is_string() && w && w->is_bool())
+                    k.conflicts.push_back({std::string(f->as_string()), w->as_bool()});
+            }
+    if (auto* ks = ao.if_contains("kept"); ks && ks->is_array())
+        for (const auto& x : ks->as_array())
+            if (x.is_string())
+                k.kept.emplace_back(x.as_string());
+    if (auto* rs = ao.if_contains("restamped"); rs && rs->is_object())
+        for (const auto& kv : rs->as_object())
+            if (kv.value().is_string())
+                if (auto c = hlc::parse(kv.value().as_string()))
+                    k.restamped.emplace_back(std::string(kv.key()), *c);
+    return k;
+}
+
+result<push_result> decode_push_result(const json::value& v, std::string* why) {
+    if (!v.is_object())
+        return bad<push_result>(why, "push result must be an object");
+    const auto& o = v.as_object();
+    push_result r;
+    auto* acks = o.if_contains("acks");
+    auto last = o.if_contains("last_applied");
+    auto clock = clock_of(o, "server_clock");
+    if (!acks || !acks->is_array() || !last || !(last->is_uint64() || last->is_int64()) || !clock)
+        return bad<push_result>(why, "push result lacks acks, last_applied or server_clock");
+    r.last_applied = last->to_number<std::uint64_t>();
+    r.server_clock = *clock;
+    for (const auto& a : acks->as_array()) {
+        auto k = decode_ack(a, why);
+        if (!k)
+            return k.error();
+        r.acks.push_back(std::move(*k));
+    }
+    return r;
+}
+
+result<pull_result> decode_pull_result(const json::value& v, std::string* why) {
+    if (!v.is_object())
+        return bad<pull_result>(why, "pull result must be an object");
+    const auto& o = v.as_object();
+    pull_result r;
+    auto* changes = o.if_contains("changes");
+    auto* cursor = o.if_contains("cursor");
+    auto* complete = o.if_contains("complete");
+    auto clock = clock_of(o, "server_clock");
+    if (!changes || !changes->is_array() || !cursor || !cursor->is_string() || !complete ||
+        !complete->is_bool() || !clock)
+        return bad<pull_result>(why, "pull result lacks changes, cursor, complete or clock");
+    r.cursor = std::string(cursor->as_string());
+    r.complete = complete->as_bool();
+    r.server_clock = *clock;
+    if (auto* rs = o.if_contains("reset"); rs && rs->is_bool())
+        r.reset = rs->as_bool();
+    if (auto* rr = o.if_contains("reset_reason"); rr && rr->is_string())
+        r.reset_reason = std::string(rr->as_string());
+    r.changes.reserve(changes->as_array().size());
+    for (const auto& c : changes->as_array()) {
+        if (!c.is_object())
+            return bad<pull_result>(why, "change must be an object");
+        const auto& co = c.as_object();
+        auto* coll = co.if_contains("collection");
+        auto* id = co.if_contains("id");
+        auto* fields = co.if_contains("fields");
+        auto* clocks = co.if_contains("clocks");
+        std::optional<uuid> u;
+        if (id && id->is_string())
+            u = uuid::parse(id->as_string());
+        if (!coll || !coll->is_string() || !u || !fields || !fields->is_object() || !clocks ||
+            !clocks->is_object())
+            return bad<pull_result>(why, "change lacks collection, id, fields or clocks");
+        r.changes.push_back(record_state{std::string(coll->as_string()), *u, fields->as_object(),
+                                         clocks->as_object(), 0});
+    }
+    return r;
+}
+
+} // namespace fieldsync

@@ -1,0 +1,127 @@
+// The sync protocol's messages as values, and their JSON form (docs/protocol.md). Decoding is
+// strict: anything malformed is an errc::invalid_argument with a sentence saying what, before
+// any of it reaches the engine.
+#pragma once
+
+#include "schema/errc.hpp"
+#include "sync/merge.hpp"
+#include "sync/uuid.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fieldsync {
+
+// Where a user may read and write: the whole district, one township, or some of its villages.
+struct scope {
+    std::string township;              // empty: the whole district
+    std::vector<std::string> villages; // empty: every village of the township
+
+    bool whole_district() const noexcept { return township.empty(); }
+    bool contains(std::string_view township_code, std::string_view village_code) const;
+    // Stable digest of the scope, carried in pull cursors to detect scope changes.
+    std::string fingerprint() const;
+};
+
+// The authenticated caller, as established by the server's auth layer.
+struct principal {
+    std::string user;
+    std::string device;
+    scope where;
+};
+
+struct mutation {
+    std::uint64_t seq = 0; // the device's mutation number, 1, 2, 3, …
+    std::string collection;
+    uuid id;
+    std::vector<std::pair<std::string, field_write>> fields;
+    // Set when the mutation was readable enough to be numbered but not to be applied (a bad id,
+    // clock or field entry): the engine rejects it with this code and quarantines `raw`.
+    std::string malformed_code;
+    std::string malformed_field;
+    boost::json::value raw; // the mutation as received, kept only when malformed
+};
+
+struct push_request {
+    int schema_version = 0;
+    std::vector<mutation> mutations;
+};
+
+enum class ack_status {
+    applied,  // accepted (possibly with conflicts or restamped clocks)
+    rejected, // failed validation; quarantined; the device's sequence advanced
+    gap,      // not applied: an earlier number is missing; resend from expected
+};
+
+struct conflict_note {
+    std::string field;
+    bool won = false; // true: this write is the stored value; false: kept as the losing value
+};
+
+struct mutation_ack {
+    std::uint64_t seq = 0;
+    ack_status status = ack_status::applied;
+    std::string code;       // rejections and gaps
+    std::string field;      // rejections: the field concerned
+    std::string message;    // Chinese, for the worker
+    std::string message_en; //
+    std::vector<conflict_note> conflicts;
+    std::vector<std::pair<std::string, hlc>> restamped; // field -> the clock the server stored
+    // Fields whose stored value stayed because another device's concurrent write is newer (or
+    // equal): the tablet must not take its own write as confirmed; the next pull brings the
+    // stored value.
+    std::vector<std::string> kept;
+};
+
+struct push_result {
+    std::vector<mutation_ack> acks; // one per mutation, in request order, up to the first gap
+    std::uint64_t last_applied = 0; // the device's last applied mutation number after the push
+    hlc server_clock;
+    // Counters for metrics.
+    std::uint32_t applied = 0, rejected = 0, duplicates = 0, conflicts_opened = 0;
+};
+
+struct pull_request {
+    std::string cursor;        // opaque; empty for the first pull
+    std::uint32_t limit = 500; // records per page (the server caps it)
+};
+
+struct record_state {
+    std::string collection;
+    uuid id;
+    boost::json::object fields; // including "_deleted" when set
+    boost::json::object clocks; // field -> clock text
+    std::uint64_t seq = 0;
+};
+
+struct pull_result {
+    std::vector<record_state> changes;
+    std::string cursor;
+    bool complete = false;
+    bool reset = false; // the client must drop its replica (not its outbox) and pull from scratch
+    std::string reset_reason;
+    hlc server_clock;
+};
+
+// JSON codecs. Decoders report what is wrong in `why` (for the error message).
+result<push_request> decode_push(const boost::json::value& v, std::string* why = nullptr);
+result<pull_request> decode_pull(const boost::json::value& v, std::string* why = nullptr);
+result<push_result> decode_push_result(const boost::json::value& v, std::string* why = nullptr);
+result<pull_result> decode_pull_result(const boost::json::value& v, std::string* why = nullptr);
+result<mutation_ack> decode_ack(const boost::json::value& v, std::string* why = nullptr);
+boost::json::value encode(const push_request& r);
+boost::json::value encode(const pull_request& r);
+boost::json::value encode(const push_result& r);
+boost::json::value encode(const pull_result& r);
+boost::json::value encode(const mutation_ack& a);
+boost::json::value encode(const mutation& m);
+
+std::string_view to_string(ack_status s) noexcept;
+
+} // namespace fieldsync

@@ -1,0 +1,143 @@
+#include "sync/writer.hpp"
+
+#include <future>
+#include <vector>
+
+namespace fieldsync {
+
+writer::writer(sql::connection conn, writer_config cfg)
+    : conn_(std::move(conn)), cfg_(cfg), thread_([this] { loop(); }) {}
+
+writer::~writer() { stop(); }
+
+void writer::submit(apply_fn apply, done_fn done) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            queue_.push_back({std::move(apply), std::move(done)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(errc::unsupported);
+}
+
+boost::system::error_code writer::run_sync(apply_fn apply) {
+    std::promise<boost::system::error_code> p;
+    auto f = p.get_future();
+    submit(std::move(apply), [&p](boost::system::error_code ec) { p.set_value(ec); });
+    return f.get();
+}
+
+void writer::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        cv_.notify_all();
+    }
+    if (thread_.joinable())
+        thread_.join();
+}
+
+std::size_t writer::queue_depth() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
+std::uint64_t writer::groups_committed() const {
+    std::lock_guard lock(mutex_);
+    return groups_;
+}
+
+void writer::loop() {
+    for (;;) {
+        std::vector<job> group;
+        {
+            std::unique_lock lock(mutex_);
+            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty())
+                return; // stopping and drained
+            while (!queue_.empty() && group.size() < cfg_.max_group) {
+                group.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        std::vector<boost::system::error_code> results(group.size());
+        boost::system::error_code group_error;
+        try {
+            sql::transaction tx(conn_);
+            for (std::size_t i = 0; i < group.size(); ++i) {
+                sql::savepoint sp(conn_);
+                try {
+                    group[i].apply(conn_);
+                    sp.release();
+                } catch (const sql::error&) {
+                    throw; // storage trouble: the whole group fails, nothing is acknowledged
+                } catch (const std::exception&) {
+                    results[i] = errc::invalid_argument; // undone by the savepoint
+                }
+            }
+            tx.commit();
+        } catch (const std::exception&) {
+            group_error = errc::storage_failure;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            ++groups_;
+        }
+        for (std::size_t i = 0; i < group.size(); ++i)
+            group[i].done(group_error ? group_error : results[i]);
+    }
+}
+
+reader_pool::reader_pool(const std::string& path, std::size_t threads) {
+    for (std::size_t i = 0; i < threads; ++i)
+        conns_.emplace_back(path, sql::open_mode::read_only);
+    for (std::size_t i = 0; i < threads; ++i)
+        threads_.emplace_back([this, i] { loop(i); });
+}
+
+reader_pool::~reader_pool() { stop(); }
+
+void reader_pool::submit(job j) {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(j));
+    cv_.notify_one();
+}
+
+void reader_pool::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        cv_.notify_all();
+    }
+    for (auto& t : threads_)
+        if (t.joinable())
+            t.join();
+}
+
+std::size_t reader_pool::queue_depth() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
+void reader_pool::loop(std::size_t index) {
+    for (;;) {
+        job j;
+        {
+            std::unique_lock lock(mutex_);
+            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty())
+                return;
+            j = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        try {
+            j(conns_[index]);
+        } catch (...) {
+            // Jobs report their own failures; one that throws anyway must not end the pool.
+        }
+    }
+}
+
+} // namespace fieldsync

@@ -1,0 +1,90 @@
+// The single writer: one thread owns the only read-write connection and applies queued jobs
+// (pushes and administrative writes) in groups, one transaction and one fsync per group. Each
+// job runs in its own savepoint, so a failing job is undone alone. A job's completion is called
+// only after the group's COMMIT returned, i.e. after the data is durable.
+//
+// Thread-safety: submit() may be called from any thread. Completions run on the writer thread;
+// they must be quick (the server posts them back to the connection's strand).
+#pragma once
+
+#include "schema/errc.hpp"
+#include "sync/sqlite.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace fieldsync {
+
+struct writer_config {
+    std::size_t max_group = 256; // jobs per transaction
+};
+
+class writer {
+public:
+    using apply_fn = std::function<void(sql::connection&)>; // may throw; runs in a savepoint
+    using done_fn = std::function<void(boost::system::error_code)>;
+
+    // Takes ownership of the connection (already migrated) and starts the thread.
+    writer(sql::connection conn, writer_config cfg = {});
+    ~writer(); // stop()
+    writer(const writer&) = delete;
+    writer& operator=(const writer&) = delete;
+
+    // Queues a job. After stop() the job is completed at once with errc::unsupported.
+    void submit(apply_fn apply, done_fn done);
+    // Runs `apply` in the writer and waits for its durable completion (admin tools, tests).
+    boost::system::error_code run_sync(apply_fn apply);
+    // Finishes every queued job, then joins the thread. Idempotent.
+    void stop();
+
+    std::size_t queue_depth() const;
+    std::uint64_t groups_committed() const;
+
+private:
+    struct job {
+        apply_fn apply;
+        done_fn done;
+    };
+    void loop();
+
+    sql::connection conn_; // used by the writer thread only
+    writer_config cfg_;
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<job> queue_;        // guarded by mutex_
+    bool stopping_ = false;        // guarded by mutex_
+    std::uint64_t groups_ = 0;     // guarded by mutex_
+    std::thread thread_;
+};
+
+// A fixed pool of reader threads, each with its own read-only connection (WAL snapshots).
+// Thread-safety: submit() may be called from any thread; jobs run on a pool thread.
+class reader_pool {
+public:
+    using job = std::function<void(sql::connection&)>; // must not throw past itself
+
+    reader_pool(const std::string& path, std::size_t threads);
+    ~reader_pool(); // stop()
+    reader_pool(const reader_pool&) = delete;
+    reader_pool& operator=(const reader_pool&) = delete;
+
+    void submit(job j);
+    void stop();
+    std::size_t queue_depth() const;
+
+private:
+    void loop(std::size_t index);
+
+    std::vector<sql::connection> conns_; // conns_[i] is used by threads_[i] only
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<job> queue_; // guarded by mutex_
+    bool stopping_ = false; // guarded by mutex_
+    std::vector<std::thread> threads_;
+};
+
+} // namespace fieldsync

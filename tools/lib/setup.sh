@@ -1,0 +1,55 @@
+# Sourced by tools/test and tools/run: installs what is missing (Debian 12, as root), then
+# configures and builds. Quick when everything is already there.
+
+fieldsync_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian packages the build, the tests and the tools need.
+fieldsync_packages=(
+    g++ cmake ninja-build pkg-config git
+    libboost1.81-dev libboost-json1.81-dev
+    libsqlite3-dev sqlite3 libssl-dev openssl
+    libgtest-dev googletest libbenchmark-dev
+    libqrencode-dev libxlsxwriter-dev
+    clang-format curl
+)
+
+fieldsync_install_missing() {
+    local missing=()
+    local p
+    for p in "${fieldsync_packages[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    echo "fieldsync: installing ${missing[*]}"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# fieldsync_build BUILD_DIR [cmake options...]
+fieldsync_build() {
+    local dir=$1
+    shift
+    local gen=()
+    if command -v ninja >/dev/null 2>&1; then
+        gen=(-G Ninja)
+    fi
+    local launcher=()
+    if command -v ccache >/dev/null 2>&1; then
+        launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    fi
+    if [ ! -f "$dir/CMakeCache.txt" ]; then
+        cmake -S "$fieldsync_root" -B "$dir" "${gen[@]}" "${launcher[@]}" "$@"
+    else
+        cmake -S "$fieldsync_root" -B "$dir" "$@" >/dev/null
+    fi
+    cmake --build "$dir" --parallel "${FIELDSYNC_JOBS:-$(nproc)}"
+}
