@@ -21,18 +21,30 @@ const field_decl* collection_decl::field(std::string_view n) const noexcept {
 
 std::string_view to_string(field_type t) noexcept {
     switch (t) {
-    case field_type::string: return "string";
-    case field_type::integer: return "integer";
-    case field_type::number: return "number";
-    case field_type::boolean: return "boolean";
-    case field_type::date: return "date";
-    case field_type::datetime: return "datetime";
-    case field_type::enumeration: return "enum";
-    case field_type::enum_set: return "enum_set";
-    case field_type::reference: return "reference";
-    case field_type::division: return "division";
-    case field_type::geo: return "geo";
-    case field_type::json: return "json";
+    case field_type::string:
+        return "string";
+    case field_type::integer:
+        return "integer";
+    case field_type::number:
+        return "number";
+    case field_type::boolean:
+        return "boolean";
+    case field_type::date:
+        return "date";
+    case field_type::datetime:
+        return "datetime";
+    case field_type::enumeration:
+        return "enum";
+    case field_type::enum_set:
+        return "enum_set";
+    case field_type::reference:
+        return "reference";
+    case field_type::division:
+        return "division";
+    case field_type::geo:
+        return "geo";
+    case field_type::json:
+        return "json";
     }
     return "unknown";
 }
@@ -40,10 +52,10 @@ std::string_view to_string(field_type t) noexcept {
 namespace {
 
 std::optional<field_type> parse_type(std::string_view s) {
-    for (auto t : {field_type::string, field_type::integer, field_type::number, field_type::boolean,
-                   field_type::date, field_type::datetime, field_type::enumeration,
-                   field_type::enum_set, field_type::reference, field_type::division,
-                   field_type::geo, field_type::json})
+    for (auto t :
+         {field_type::string, field_type::integer, field_type::number, field_type::boolean,
+          field_type::date, field_type::datetime, field_type::enumeration, field_type::enum_set,
+          field_type::reference, field_type::division, field_type::geo, field_type::json})
         if (to_string(t) == s)
             return t;
     return std::nullopt;

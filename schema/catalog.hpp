@@ -20,18 +20,18 @@
 namespace fieldsync {
 
 enum class field_type {
-    string,     // UTF-8 text, optional max_length and format
-    integer,    // 64-bit signed, optional min/max
-    number,     // double, optional min/max
-    boolean,    //
-    date,       // "YYYY-MM-DD"
-    datetime,   // ISO 8601 with offset, e.g. "2026-11-28T10:15:00+08:00"
-    enumeration,// one string of `values`
-    enum_set,   // array of distinct strings of `values`
-    reference,  // UUID text of a record in `ref` collection
-    division,   // administrative division code (level township: 9 digits, village: 12 digits)
-    geo,        // {"lat": number, "lon": number, "accuracy_m"?: number}
-    json,       // any JSON value within the size limits (free-form extension data)
+    string,      // UTF-8 text, optional max_length and format
+    integer,     // 64-bit signed, optional min/max
+    number,      // double, optional min/max
+    boolean,     //
+    date,        // "YYYY-MM-DD"
+    datetime,    // ISO 8601 with offset, e.g. "2026-11-28T10:15:00+08:00"
+    enumeration, // one string of `values`
+    enum_set,    // array of distinct strings of `values`
+    reference,   // UUID text of a record in `ref` collection
+    division,    // administrative division code (level township: 9 digits, village: 12 digits)
+    geo,         // {"lat": number, "lon": number, "accuracy_m"?: number}
+    json,        // any JSON value within the size limits (free-form extension data)
 };
 
 enum class division_level { district = 6, township = 9, village = 12 };
@@ -44,26 +44,26 @@ struct label {
 struct field_decl {
     std::string name;
     field_type type = field_type::string;
-    label title;                       // shown in messages: "身份证号" / "ID number"
-    bool required = false;             // must be non-null once the record exists
-    bool immutable = false;            // may not change after creation
-    bool personal = false;             // masked in listings (ID and phone numbers)
-    std::optional<double> min;         // integer/number range, string min length
-    std::optional<double> max;         // integer/number range
-    std::size_t max_length = 0;        // string: code points; 0 = the catalog default
-    std::vector<std::string> values;   // enumeration / enum_set
-    std::string format;                // string: a named format check ("id_number", "phone", …)
-    std::string ref;                   // reference: target collection
+    label title;                     // shown in messages: "身份证号" / "ID number"
+    bool required = false;           // must be non-null once the record exists
+    bool immutable = false;          // may not change after creation
+    bool personal = false;           // masked in listings (ID and phone numbers)
+    std::optional<double> min;       // integer/number range, string min length
+    std::optional<double> max;       // integer/number range
+    std::size_t max_length = 0;      // string: code points; 0 = the catalog default
+    std::vector<std::string> values; // enumeration / enum_set
+    std::string format;              // string: a named format check ("id_number", "phone", …)
+    std::string ref;                 // reference: target collection
     division_level level = division_level::village;
-    bool allow_future = false;         // date/datetime: may lie in the future (e.g. "next visit")
+    bool allow_future = false; // date/datetime: may lie in the future (e.g. "next visit")
 };
 
 struct collection_decl {
     std::string name;
     label title;
     std::vector<field_decl> fields;
-    std::string township_field; // names the field holding the record's township code
-    std::string village_field;  // optional: the village code field
+    std::string township_field;     // names the field holding the record's township code
+    std::string village_field;      // optional: the village code field
     std::vector<std::string> rules; // named cross-field rules, see schema/rules.hpp
 
     const field_decl* field(std::string_view name) const noexcept;

@@ -60,8 +60,7 @@ const record_rule* find_rule(std::string_view name);
 // accepted here (clearing a field); `required` is checked on the whole record.
 // Fields not declared (sent by a newer tablet) are accepted within the size limits.
 std::optional<rejection> validate_value(const collection_decl& c, std::string_view field,
-                                        const boost::json::value& v,
-                                        const validation_context& ctx);
+                                        const boost::json::value& v, const validation_context& ctx);
 
 // Checks the record as it would be after applying a mutation: required fields, references,
 // divisions and the collection's cross-field rules.

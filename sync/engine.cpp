@@ -252,7 +252,9 @@ result<void> migrate_server_database(sql::connection& c) {
     return {};
 }
 
-result<void> migrate_client_database(sql::connection& c) { return migrate(c, "client_migrations/"); }
+result<void> migrate_client_database(sql::connection& c) {
+    return migrate(c, "client_migrations/");
+}
 
 engine::engine(const catalog& cat, engine_config cfg, sql::connection& c, wall_clock wall)
     : cat_(cat), cfg_(cfg), clock_("server", std::move(wall)) {
@@ -304,14 +306,14 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
         if (m.seq <= device_last) {
             // Seen before: answer as the first time, change nothing.
             mutation_ack ack;
-    ack.seq = m.seq;
+            ack.seq = m.seq;
             auto s = c.cached("SELECT ack FROM mutation_acks WHERE device = ? AND seq = ?");
             s->bind_all(who.device, static_cast<std::int64_t>(m.seq));
             if (s->step()) {
                 boost::system::error_code ec;
                 auto stored_ack = json::parse(s->text(0), ec);
-                if (auto decoded = ec ? result<mutation_ack>(errc::invalid_argument)
-                                      : decode_ack(stored_ack))
+                if (auto decoded =
+                        ec ? result<mutation_ack>(errc::invalid_argument) : decode_ack(stored_ack))
                     ack = std::move(*decoded);
             }
             ++out.duplicates;
@@ -320,12 +322,12 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
         }
         if (m.seq > device_last + 1) {
             mutation_ack ack;
-    ack.seq = m.seq;
-    ack.status = ack_status::gap;
+            ack.seq = m.seq;
+            ack.status = ack_status::gap;
             ack.code = "sequence_gap";
             ack.message = "上传顺序中断，请从第" + std::to_string(device_last + 1) + "条重新上传";
-            ack.message_en = "Mutations are missing; resend from number " +
-                             std::to_string(device_last + 1);
+            ack.message_en =
+                "Mutations are missing; resend from number " + std::to_string(device_last + 1);
             out.acks.push_back(std::move(ack));
             break; // nothing after a gap is applied
         }
@@ -370,9 +372,9 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
     if (!m.malformed_code.empty())
         if (const auto* raw = m.raw.if_object())
             record_id = std::string(str_of(*raw, "id").substr(0, 64));
-    s->bind_all(who.device, who.user, static_cast<std::int64_t>(m.seq),
-                m.collection.substr(0, 64), record_id, township, json::serialize(payload), r.code,
-                r.field, r.message_zh, r.message_en, now_ms);
+    s->bind_all(who.device, who.user, static_cast<std::int64_t>(m.seq), m.collection.substr(0, 64),
+                record_id, township, json::serialize(payload), r.code, r.field, r.message_zh,
+                r.message_en, now_ms);
     s->run();
     mutation_ack ack;
     ack.seq = m.seq;
@@ -385,8 +387,7 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                    std::uint64_t& change_seq, std::int64_t now,
-                                    push_result& out) {
+                                    std::uint64_t& change_seq, std::int64_t now, push_result& out) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
         return reject(c, who, m, r, now);
@@ -449,8 +450,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             effective.clock = hlc{s.ms, s.counter, who.device};
             restamp = true;
         }
-        bool take = takes_write(outcome) ||
-                    (outcome == merge_outcome::concurrent_same_value && effective.clock > st->clock);
+        bool take = takes_write(outcome) || (outcome == merge_outcome::concurrent_same_value &&
+                                             effective.clock > st->clock);
         if (!restamp)
             clock_.observe(w.clock);
         if (take && restamp)
@@ -485,8 +486,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     if (township.empty())
         return rejected(make_rejection("required_missing", coll->field(coll->township_field)));
 
-    bool any_taken = std::any_of(decisions.begin(), decisions.end(),
-                                 [](const decision& d) { return d.take; });
+    bool any_taken =
+        std::any_of(decisions.begin(), decisions.end(), [](const decision& d) { return d.take; });
     std::int64_t rid = stored ? stored->rid : 0;
     if (any_taken) {
         ++change_seq;
@@ -496,8 +497,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             if (!d.take)
                 continue;
             clocks[*d.name] = d.clock.to_string();
-            changes[*d.name] = json::array{d.before ? d.before->value : json::value(nullptr),
-                                           d.write->value};
+            changes[*d.name] =
+                json::array{d.before ? d.before->value : json::value(nullptr), d.write->value};
         }
         const auto* del = proposed.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
@@ -507,9 +508,10 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         if (!village.empty())
             village_col = village;
         if (!stored) {
-            auto s = c.cached("INSERT INTO records(id, collection, township, village, seq, deleted, "
-                              "fields, clocks, created_ms, updated_ms, created_by, created_device) "
-                              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            auto s =
+                c.cached("INSERT INTO records(id, collection, township, village, seq, deleted, "
+                         "fields, clocks, created_ms, updated_ms, created_by, created_device) "
+                         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             s->bind_all(m.id.span(), m.collection, township, village_col,
                         static_cast<std::int64_t>(change_seq), deleted, fields_text, clocks_text,
                         now, now, who.user, who.device);
@@ -542,7 +544,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         auto s = c.cached(
             "INSERT INTO conflicts(rid, collection, township, village, field, winner_value, "
             "winner_clock, winner_device, winner_user, loser_value, loser_clock, loser_device, "
-            "loser_user, opened_seq, opened_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "loser_user, opened_seq, opened_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?)");
         s->bind_all(rid, m.collection, township, village, *d.name, won ? my_value : other_value,
                     won ? my_clock : other_clock, won ? who.device : other.clock.device,
                     won ? who.user : other_user, won ? other_value : my_value,
@@ -558,15 +561,17 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
 
 void submit_push(writer& w, engine& e, principal who, push_request req,
                  std::function<void(result<push_result>)> done) {
-    auto state = std::make_shared<std::pair<principal, push_request>>(std::move(who), std::move(req));
+    auto state =
+        std::make_shared<std::pair<principal, push_request>>(std::move(who), std::move(req));
     auto out = std::make_shared<push_result>();
-    w.submit([&e, state, out](sql::connection& c) { *out = e.push(c, state->first, state->second); },
-             [out, done = std::move(done)](boost::system::error_code ec) {
-                 if (ec)
-                     done(ec);
-                 else
-                     done(std::move(*out));
-             });
+    w.submit(
+        [&e, state, out](sql::connection& c) { *out = e.push(c, state->first, state->second); },
+        [out, done = std::move(done)](boost::system::error_code ec) {
+            if (ec)
+                done(ec);
+            else
+                done(std::move(*out));
+        });
 }
 
 std::string engine::encode_cursor(std::uint64_t seq, const scope& where) const {
@@ -642,11 +647,10 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
     }
     const std::uint32_t limit = std::clamp<std::uint32_t>(req.limit, 1, cfg_.max_pull_page);
     const bool district = who.where.whole_district();
-    auto s = district
-                 ? c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
-                            "WHERE seq > ? AND seq <= ? ORDER BY seq")
-                 : c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
-                            "WHERE township = ? AND seq > ? AND seq <= ? ORDER BY seq");
+    auto s = district ? c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
+                                 "WHERE seq > ? AND seq <= ? ORDER BY seq")
+                      : c.cached("SELECT seq, collection, id, fields, clocks, village FROM records "
+                                 "WHERE township = ? AND seq > ? AND seq <= ? ORDER BY seq");
     if (district)
         s->bind_all(static_cast<std::int64_t>(after), static_cast<std::int64_t>(high));
     else
@@ -655,8 +659,7 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
     std::uint64_t last = after;
     bool more = false;
     while (s->step()) {
-        if (!who.where.villages.empty() &&
-            !who.where.contains(who.where.township, s->text(5)))
+        if (!who.where.villages.empty() && !who.where.contains(who.where.township, s->text(5)))
             continue;
         if (out.changes.size() == limit) {
             more = true;
@@ -715,7 +718,9 @@ content_hasher::content_hasher() : ctx_(EVP_MD_CTX_new()) {
     EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
 }
 
-content_hasher::~content_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+content_hasher::~content_hasher() {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
 
 void content_hasher::add(const uuid& id, std::string_view collection, const json::object& fields,
                          const json::object& clocks) {

@@ -40,9 +40,12 @@ std::string scope::fingerprint() const {
 
 std::string_view to_string(ack_status s) noexcept {
     switch (s) {
-    case ack_status::applied: return "applied";
-    case ack_status::rejected: return "rejected";
-    case ack_status::gap: return "gap";
+    case ack_status::applied:
+        return "applied";
+    case ack_status::rejected:
+        return "rejected";
+    case ack_status::gap:
+        return "gap";
     }
     return "unknown";
 }

@@ -112,10 +112,10 @@ std::uint64_t replica::append_outbox(std::string_view collection, const uuid& id
     json::object fields;
     for (const auto& kv : values) {
         auto base = current_clock(id, kv.key());
-        fields[kv.key()] = json::object{
-            {"value", kv.value()},
-            {"clock", stamp.to_string()},
-            {"base", base ? json::value(base->to_string()) : json::value(nullptr)}};
+        fields[kv.key()] =
+            json::object{{"value", kv.value()},
+                         {"clock", stamp.to_string()},
+                         {"base", base ? json::value(base->to_string()) : json::value(nullptr)}};
     }
     auto s = db_.cached(
         "INSERT INTO outbox(seq, collection, id, fields, created_ms) VALUES(?, ?, ?, ?, ?)");
@@ -283,10 +283,9 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
                 }
             }
             for (const auto& [name, w] : m.fields) {
-                bool lost = std::any_of(ack.conflicts.begin(), ack.conflicts.end(),
-                                        [&](const conflict_note& c) {
-                                            return c.field == name && !c.won;
-                                        });
+                bool lost =
+                    std::any_of(ack.conflicts.begin(), ack.conflicts.end(),
+                                [&](const conflict_note& c) { return c.field == name && !c.won; });
                 bool kept = std::find(ack.kept.begin(), ack.kept.end(), name) != ack.kept.end();
                 if (kept && !lost)
                     continue; // the server's equal or newer value stands; a pull brings it
@@ -305,8 +304,8 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
                         restamped = true;
                     }
                 const auto* have = clocks.if_contains(name);
-                auto have_clock = have && have->is_string() ? hlc::parse(have->as_string())
-                                                            : std::nullopt;
+                auto have_clock =
+                    have && have->is_string() ? hlc::parse(have->as_string()) : std::nullopt;
                 if (have_clock && *have_clock > c && have_clock->device != device_)
                     continue; // a newer value from another device is already confirmed here
                 fields[name] = w.value;
@@ -353,8 +352,8 @@ void replica::apply_pull_result(const pull_result& res) {
     for (const auto& r : res.changes) {
         const auto* del = r.fields.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
-        s->bind_all(r.id.span(), r.collection, json::serialize(r.fields),
-                    json::serialize(r.clocks), deleted);
+        s->bind_all(r.id.span(), r.collection, json::serialize(r.fields), json::serialize(r.clocks),
+                    deleted);
         s->run();
         s->reset();
         for (const auto& kv : r.clocks)
@@ -373,8 +372,7 @@ std::vector<record_issue> replica::issues() {
     auto s = db_.cached("SELECT id, kind, field, code, message FROM record_status ORDER BY id");
     while (s->step())
         out.push_back({uuid::from_blob(s->blob(0)).value_or(uuid{}), std::string(s->text(1)),
-                       std::string(s->text(2)), std::string(s->text(3)),
-                       std::string(s->text(4))});
+                       std::string(s->text(2)), std::string(s->text(3)), std::string(s->text(4))});
     return out;
 }
 

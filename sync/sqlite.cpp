@@ -27,7 +27,9 @@ statement::statement(sqlite3* db, std::string_view text) : db_(db) {
         fail(db, rc, "prepare " + std::string(text.substr(0, 60)));
 }
 
-statement::statement(statement&& o) noexcept : stmt_(o.stmt_), db_(o.db_) { o.stmt_ = nullptr; }
+statement::statement(statement&& o) noexcept : stmt_(o.stmt_), db_(o.db_) {
+    o.stmt_ = nullptr;
+}
 
 statement& statement::operator=(statement&& o) noexcept {
     if (this != &o) {
@@ -39,10 +41,16 @@ statement& statement::operator=(statement&& o) noexcept {
     return *this;
 }
 
-statement::~statement() { sqlite3_finalize(stmt_); }
+statement::~statement() {
+    sqlite3_finalize(stmt_);
+}
 
-void statement::bind(int i, std::int64_t v) { check(db_, sqlite3_bind_int64(stmt_, i, v), "bind"); }
-void statement::bind(int i, double v) { check(db_, sqlite3_bind_double(stmt_, i, v), "bind"); }
+void statement::bind(int i, std::int64_t v) {
+    check(db_, sqlite3_bind_int64(stmt_, i, v), "bind");
+}
+void statement::bind(int i, double v) {
+    check(db_, sqlite3_bind_double(stmt_, i, v), "bind");
+}
 void statement::bind(int i, std::string_view t) {
     check(db_, sqlite3_bind_text64(stmt_, i, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
           "bind");
@@ -50,7 +58,9 @@ void statement::bind(int i, std::string_view t) {
 void statement::bind(int i, std::span<const std::uint8_t> b) {
     check(db_, sqlite3_bind_blob64(stmt_, i, b.data(), b.size(), SQLITE_TRANSIENT), "bind");
 }
-void statement::bind(int i, std::nullptr_t) { check(db_, sqlite3_bind_null(stmt_, i), "bind"); }
+void statement::bind(int i, std::nullptr_t) {
+    check(db_, sqlite3_bind_null(stmt_, i), "bind");
+}
 
 bool statement::step() {
     int rc = sqlite3_step(stmt_);
@@ -66,9 +76,15 @@ void statement::reset() noexcept {
     sqlite3_clear_bindings(stmt_);
 }
 
-bool statement::is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
-std::int64_t statement::int64(int c) const { return sqlite3_column_int64(stmt_, c); }
-double statement::real(int c) const { return sqlite3_column_double(stmt_, c); }
+bool statement::is_null(int c) const {
+    return sqlite3_column_type(stmt_, c) == SQLITE_NULL;
+}
+std::int64_t statement::int64(int c) const {
+    return sqlite3_column_int64(stmt_, c);
+}
+double statement::real(int c) const {
+    return sqlite3_column_double(stmt_, c);
+}
 std::string_view statement::text(int c) const {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
     return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)))
@@ -82,9 +98,15 @@ std::span<const std::uint8_t> statement::blob(int c) const {
 connection::connection(const std::string& path, open_mode mode) : path_(path) {
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     switch (mode) {
-    case open_mode::read_write_create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
-    case open_mode::read_write: flags |= SQLITE_OPEN_READWRITE; break;
-    case open_mode::read_only: flags |= SQLITE_OPEN_READONLY; break;
+    case open_mode::read_write_create:
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        break;
+    case open_mode::read_write:
+        flags |= SQLITE_OPEN_READWRITE;
+        break;
+    case open_mode::read_only:
+        flags |= SQLITE_OPEN_READONLY;
+        break;
     }
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
@@ -147,8 +169,12 @@ statement_ref connection::cached(std::string_view text) {
     return statement_ref(*it->second);
 }
 
-std::int64_t connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
-int connection::changes() const { return sqlite3_changes(db_); }
+std::int64_t connection::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
+int connection::changes() const {
+    return sqlite3_changes(db_);
+}
 
 std::string connection::integrity_check() {
     statement s(db_, "PRAGMA integrity_check");
@@ -172,7 +198,9 @@ void transaction::commit() {
     done_ = true;
 }
 
-savepoint::savepoint(connection& c) : c_(&c) { c.exec("SAVEPOINT sp"); }
+savepoint::savepoint(connection& c) : c_(&c) {
+    c.exec("SAVEPOINT sp");
+}
 
 savepoint::~savepoint() {
     if (!done_) {

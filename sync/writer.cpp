@@ -8,7 +8,9 @@ namespace fieldsync {
 writer::writer(sql::connection conn, writer_config cfg)
     : conn_(std::move(conn)), cfg_(cfg), thread_([this] { loop(); }) {}
 
-writer::~writer() { stop(); }
+writer::~writer() {
+    stop();
+}
 
 void writer::submit(apply_fn apply, done_fn done) {
     {
@@ -97,7 +99,9 @@ reader_pool::reader_pool(const std::string& path, std::size_t threads) {
         threads_.emplace_back([this, i] { loop(i); });
 }
 
-reader_pool::~reader_pool() { stop(); }
+reader_pool::~reader_pool() {
+    stop();
+}
 
 void reader_pool::submit(job j) {
     std::lock_guard lock(mutex_);

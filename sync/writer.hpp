@@ -55,9 +55,9 @@ private:
     writer_config cfg_;
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    std::deque<job> queue_;        // guarded by mutex_
-    bool stopping_ = false;        // guarded by mutex_
-    std::uint64_t groups_ = 0;     // guarded by mutex_
+    std::deque<job> queue_;    // guarded by mutex_
+    bool stopping_ = false;    // guarded by mutex_
+    std::uint64_t groups_ = 0; // guarded by mutex_
     std::thread thread_;
 };
 

@@ -29,7 +29,9 @@ std::string option(const std::vector<std::string>& args, std::string_view name) 
     return {};
 }
 
-std::string database_path(const std::string& dir) { return (fs::path(dir) / "fieldsync.db").string(); }
+std::string database_path(const std::string& dir) {
+    return (fs::path(dir) / "fieldsync.db").string();
+}
 
 int cmd_init(const std::vector<std::string>& args) {
     auto dir = option(args, "--data");
