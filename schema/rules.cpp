@@ -167,12 +167,10 @@ const record_rule* find_rule(std::string_view name) {
 
 namespace {
 
-std::optional<rejection> check_division(const field_decl& f, std::string_view code,
-                                        const validation_context& ctx) {
+std::optional<rejection> check_division(const field_decl& f, std::string_view code) {
     if (code.size() != static_cast<std::size_t>(f.level) || !digits(code))
         return make_rejection("bad_division_code", &f);
-    if (ctx.refs && !ctx.refs->division_exists(code))
-        return make_rejection("unknown_division", &f);
+    // Existence is checked with the whole record (validate_record), where references are known.
     return std::nullopt;
 }
 
@@ -316,7 +314,7 @@ std::optional<rejection> validate_value(const collection_decl& c, std::string_vi
     case field_type::division:
         if (!v.is_string())
             return wrong();
-        return check_division(*f, v.as_string(), ctx);
+        return check_division(*f, v.as_string());
     case field_type::geo: {
         if (!v.is_object())
             return wrong();
@@ -352,10 +350,12 @@ std::optional<rejection> validate_record(const collection_decl& c, const json::o
     if (is_deleted)
         return std::nullopt; // a tombstone only needs its scope; rules apply to live records
     for (const auto& f : c.fields) {
-        if (f.type != field_type::reference || !ctx.refs)
-            continue;
         const auto* v = record.if_contains(f.name);
-        if (v && v->is_string() && !ctx.refs->record_exists(f.ref, v->as_string()))
+        if (!ctx.refs || !v || !v->is_string())
+            continue;
+        if (f.type == field_type::division && !ctx.refs->division_exists(v->as_string()))
+            return make_rejection("unknown_division", &f);
+        if (f.type == field_type::reference && !ctx.refs->record_exists(f.ref, v->as_string()))
             return make_rejection("reference_missing", &f);
     }
     for (const auto& name : c.rules)

@@ -128,7 +128,36 @@ std::uint64_t replica::append_outbox(std::string_view collection, const uuid& id
     return seq;
 }
 
-uuid replica::create(std::string_view collection, const json::object& fields) {
+namespace {
+
+bool valid_text(const json::value& v, int depth = 0) {
+    if (depth > 32)
+        return false;
+    if (v.is_string())
+        return is_valid_utf8(v.as_string());
+    if (v.is_array())
+        return std::all_of(v.as_array().begin(), v.as_array().end(),
+                           [&](const json::value& e) { return valid_text(e, depth + 1); });
+    if (v.is_object())
+        return std::all_of(v.as_object().begin(), v.as_object().end(), [&](const auto& kv) {
+            return is_valid_utf8(kv.key()) && valid_text(kv.value(), depth + 1);
+        });
+    return true;
+}
+
+bool valid_edit(const json::object& fields) {
+    if (fields.empty())
+        return false;
+    return std::all_of(fields.begin(), fields.end(), [](const auto& kv) {
+        return is_field_name(kv.key()) && valid_text(kv.value());
+    });
+}
+
+} // namespace
+
+result<uuid> replica::create(std::string_view collection, const json::object& fields) {
+    if (!valid_edit(fields) || fields.contains("_deleted"))
+        return errc::invalid_argument;
     uuid id = ids_.make(device_wall_() + offset_ms_);
     append_outbox(collection, id, fields);
     return id;
@@ -138,10 +167,7 @@ result<void> replica::update(const uuid& id, const json::object& fields) {
     auto coll = collection_of(id);
     if (!coll)
         return errc::not_found;
-    for (const auto& kv : fields)
-        if (!is_field_name(kv.key()))
-            return errc::invalid_argument;
-    if (fields.empty())
+    if (!valid_edit(fields))
         return errc::invalid_argument;
     append_outbox(*coll, id, fields);
     return {};
@@ -287,16 +313,18 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
                     std::any_of(ack.conflicts.begin(), ack.conflicts.end(),
                                 [&](const conflict_note& c) { return c.field == name && !c.won; });
                 bool kept = std::find(ack.kept.begin(), ack.kept.end(), name) != ack.kept.end();
-                if (kept && !lost)
-                    continue; // the server's equal or newer value stands; a pull brings it
-                if (lost) {
+                bool in_conflict =
+                    std::any_of(ack.conflicts.begin(), ack.conflicts.end(),
+                                [&](const conflict_note& c) { return c.field == name; });
+                if (in_conflict) {
                     auto s = db_.cached("INSERT OR REPLACE INTO record_status(id, kind, field, "
                                         "code, message, mutation_seq) VALUES(?, 'conflict', ?, "
                                         "'concurrent_edit', '', ?)");
                     s->bind_all(m.id.span(), name, static_cast<std::int64_t>(m.seq));
                     s->run();
-                    continue;
                 }
+                if (lost || kept)
+                    continue; // the server's value stands; the next pull brings it
                 hlc c = w.clock;
                 for (const auto& [rf, rc] : ack.restamped)
                     if (rf == name) {

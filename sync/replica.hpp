@@ -46,9 +46,10 @@ public:
     replica(const replica&) = delete;
     replica& operator=(const replica&) = delete;
 
-    // Local edits. Each becomes one numbered mutation in the outbox. Field names are checked
-    // (identifiers); values are validated by the server.
-    uuid create(std::string_view collection, const boost::json::object& fields);
+    // Local edits. Each becomes one numbered mutation in the outbox. Field names (identifiers)
+    // and text (UTF-8) are checked here, errc::invalid_argument; the record rules are the
+    // server's (and an app may run validate_value/validate_record first for quick feedback).
+    result<uuid> create(std::string_view collection, const boost::json::object& fields);
     result<void> update(const uuid& id, const boost::json::object& fields);
     result<void> remove(const uuid& id); // sets _deleted
 

@@ -1,96 +1,72 @@
-// fieldsync: the command-line tool. Subcommands for administration of a district database.
-#include "schema/catalog.hpp"
-#include "sync/engine.hpp"
-#include "sync/sqlite.hpp"
+// fieldsync: the command-line tool. Administration of a district database, the tablet
+// simulator, demo data and benchmarks; each subcommand lives in its own file.
+#include "cli/commands.hpp"
 
 #include <filesystem>
 #include <iostream>
-#include <string>
-#include <vector>
 
-namespace {
+namespace fieldsync::cli {
 
-namespace fs = std::filesystem;
-using namespace fieldsync;
-
-int usage() {
-    std::cerr << "usage: fieldsync <command> [options]\n"
-                 "commands:\n"
-                 "  init  --data DIR   create (or upgrade) the district database in DIR\n"
-                 "  check --data DIR   run SQLite's integrity check and report the record count\n"
-                 "  collections        list the record types this build accepts\n";
-    return 2;
-}
-
-std::string option(const std::vector<std::string>& args, std::string_view name) {
-    for (std::size_t i = 0; i + 1 < args.size(); ++i)
-        if (args[i] == name)
-            return args[i + 1];
+std::string option(const args& a, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < a.size(); ++i)
+        if (a[i] == name)
+            return a[i + 1];
     return {};
 }
 
+bool flag(const args& a, std::string_view name) {
+    for (const auto& x : a)
+        if (x == name)
+            return true;
+    return false;
+}
+
 std::string database_path(const std::string& dir) {
-    return (fs::path(dir) / "fieldsync.db").string();
+    return (std::filesystem::path(dir) / "fieldsync.db").string();
 }
 
-int cmd_init(const std::vector<std::string>& args) {
-    auto dir = option(args, "--data");
-    if (dir.empty())
-        return usage();
-    fs::create_directories(dir);
-    sql::connection c(database_path(dir), sql::open_mode::read_write_create);
-    if (auto r = migrate_server_database(c); !r) {
-        std::cerr << "fieldsync: " << database_path(dir)
-                  << " was written by a newer fieldsync; refusing to change it\n";
-        return 1;
-    }
-    std::cout << "database ready: " << database_path(dir) << "\n";
-    return 0;
-}
+} // namespace fieldsync::cli
 
-int cmd_check(const std::vector<std::string>& args) {
-    auto dir = option(args, "--data");
-    if (dir.empty())
-        return usage();
-    if (!fs::exists(database_path(dir))) {
-        std::cerr << "fieldsync: no database in " << dir << " (run fieldsync init first)\n";
-        return 1;
-    }
-    sql::connection c(database_path(dir), sql::open_mode::read_only);
-    auto result = c.integrity_check();
-    std::cout << "integrity: " << result << "\n";
-    auto s = c.cached("SELECT count(*), coalesce(sum(deleted), 0) FROM records");
-    if (s->step())
-        std::cout << "records: " << s->int64(0) << " (" << s->int64(1) << " deleted)\n";
-    std::cout << "last change sequence: " << engine::last_seq(c) << "\n";
-    return result == "ok" ? 0 : 1;
-}
+namespace {
 
-int cmd_collections() {
-    for (const auto& [name, c] : catalog::builtin().collections()) {
-        std::cout << name << " (" << c.title.zh << " / " << c.title.en << "): " << c.fields.size()
-                  << " fields\n";
-    }
-    return 0;
+using namespace fieldsync::cli;
+
+struct command {
+    std::string_view name;
+    int (*run)(const args&);
+    std::string_view help;
+};
+
+// Keep sorted by name; `fieldsync help` prints this table.
+constexpr command commands[] = {
+    {"check", cmd_check, "check --data DIR: integrity check and record counts"},
+    {"collections", cmd_collections, "collections: the record types this build accepts"},
+    {"init", cmd_init, "init --data DIR: create or upgrade the district database"},
+};
+
+int usage() {
+    std::cerr << "usage: fieldsync <command> [options]\n\ncommands:\n";
+    for (const auto& c : commands)
+        std::cerr << "  " << c.help << "\n";
+    return 2;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty())
+    args a(argv + 1, argv + argc);
+    if (a.empty() || a[0] == "help" || a[0] == "--help" || a[0] == "-h")
         return usage();
-    try {
-        const auto& cmd = args[0];
-        if (cmd == "init")
-            return cmd_init(args);
-        if (cmd == "check")
-            return cmd_check(args);
-        if (cmd == "collections")
-            return cmd_collections();
-        return usage();
-    } catch (const std::exception& e) {
-        std::cerr << "fieldsync: " << e.what() << "\n";
-        return 1;
+    for (const auto& c : commands) {
+        if (c.name != a[0])
+            continue;
+        try {
+            return c.run(args(a.begin() + 1, a.end()));
+        } catch (const std::exception& e) {
+            std::cerr << "fieldsync " << c.name << ": " << e.what() << "\n";
+            return 1;
+        }
     }
+    std::cerr << "fieldsync: unknown command \"" << a[0] << "\"\n";
+    return usage();
 }

@@ -1,0 +1,289 @@
+// The server engine's push and pull, with replicas wired to it in process.
+#include "sync/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace fieldsync {
+namespace {
+
+using namespace fieldsync::testing;
+namespace json = boost::json;
+
+TEST(engine, round_trip_between_two_tablets) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    auto id = *a.create("item", item("张三"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    auto got = b.get(id);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->fields.at("name").as_string(), "张三");
+    EXPECT_FALSE(got->pending);
+    EXPECT_EQ(a.content_hash(), b.content_hash());
+    EXPECT_EQ(a.content_hash(), server.hash());
+}
+
+TEST(engine, different_fields_merge_cleanly) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    auto id = *a.create("item", item("李四"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    ASSERT_TRUE(a.update(id, {{"count", 3}}));
+    ASSERT_TRUE(b.update(id, {{"note", "腿脚不便"}}));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    server.sync(a, worker("tab-a"));
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts"), 0);
+    auto got = a.get(id);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->fields.at("count").as_int64(), 3);
+    EXPECT_EQ(got->fields.at("note").as_string(), "腿脚不便");
+    EXPECT_EQ(a.content_hash(), b.content_hash());
+    EXPECT_EQ(a.content_hash(), server.hash());
+}
+
+TEST(engine, same_field_different_values_is_one_open_conflict_and_converges) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    auto id = *a.create("item", item("王五"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    ASSERT_TRUE(a.update(id, {{"count", 1}}));
+    ASSERT_TRUE(b.update(id, {{"count", 2}}));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts WHERE status = 'open'"), 1);
+    // The winner is the value with the higher clock: b edited after a on this clock.
+    EXPECT_EQ(a.get(id)->fields.at("count"), b.get(id)->fields.at("count"));
+    EXPECT_EQ(a.content_hash(), server.hash());
+    EXPECT_EQ(b.content_hash(), server.hash());
+    // The loser is kept, with its author.
+    sql::statement s(server.db.handle(),
+                     "SELECT winner_value, loser_value, loser_device FROM conflicts");
+    ASSERT_TRUE(s.step());
+    EXPECT_NE(s.text(0), s.text(1));
+    auto winner = json::serialize(a.get(id)->fields.at("count"));
+    EXPECT_EQ(s.text(0), winner);
+    EXPECT_EQ(s.text(2), winner == "2" ? "tab-a" : "tab-b");
+    // The tablet whose push met the concurrent edit is told its record is in conflict.
+    auto issues = b.issues();
+    EXPECT_EQ(issues[0].field, "count");
+}
+
+TEST(engine, repeated_push_is_acknowledged_the_same_and_applied_once) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    (void)a.create("item", item("赵六"));
+    (void)a.create("item", {{"township", town_a}, {"name", 5}}); // wrong type: rejected
+    auto req = a.next_push();
+    auto first = server.push(worker("tab-a"), req);
+    auto seq_after_first = engine::last_seq(server.db);
+    auto again = server.push(worker("tab-a"), req);
+    EXPECT_EQ(json::serialize(encode(first).as_object().at("acks")),
+              json::serialize(encode(again).as_object().at("acks")));
+    EXPECT_EQ(again.duplicates, 2u);
+    EXPECT_EQ(engine::last_seq(server.db), seq_after_first);
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 1);
+    EXPECT_EQ(server.count("SELECT count(*) FROM quarantine"), 1);
+    EXPECT_EQ(server.count("SELECT count(*) FROM history"), 1);
+}
+
+TEST(engine, gap_is_refused_with_the_last_applied_number) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    for (int i = 0; i < 4; ++i)
+        (void)a.create("item", item("n" + std::to_string(i)));
+    auto all = a.next_push();
+    push_request late;
+    late.schema_version = 1;
+    late.mutations.assign(all.mutations.begin() + 2, all.mutations.end()); // 3, 4 before 1, 2
+    auto res = server.push(worker("tab-a"), late);
+    ASSERT_EQ(res.acks.size(), 1u);
+    EXPECT_EQ(res.acks[0].status, ack_status::gap);
+    EXPECT_EQ(res.last_applied, 0u);
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 0);
+    a.apply_push_result(late, res);
+    EXPECT_EQ(a.pending_count(), 4u); // nothing lost on the tablet
+    server.sync(a, worker("tab-a"));
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 4);
+    EXPECT_EQ(a.pending_count(), 0u);
+}
+
+TEST(engine, invalid_mutation_is_quarantined_and_the_queue_moves_on) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto bad = *a.create("item", {{"township", town_a}, {"name", "x"}, {"count", -5}});
+    auto good = *a.create("item", item("good"));
+    server.sync(a, worker("tab-a"));
+    EXPECT_EQ(a.pending_count(), 0u);
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 1);
+    sql::statement q(server.db.handle(),
+                     "SELECT code, field, message_zh, payload, mutation_seq FROM quarantine");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.text(0), "out_of_range");
+    EXPECT_EQ(q.text(1), "count");
+    EXPECT_NE(q.text(2).find("数量"), std::string_view::npos);
+    EXPECT_NE(q.text(3).find("-5"), std::string_view::npos);
+    EXPECT_EQ(q.int64(4), 1);
+    auto issues = a.issues();
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].id, bad);
+    EXPECT_EQ(issues[0].kind, "rejected");
+    EXPECT_EQ(issues[0].code, "out_of_range");
+    EXPECT_TRUE(a.get(good));
+}
+
+TEST(engine, bad_input_is_a_rejection_with_a_code_and_no_partial_write) {
+    const std::vector<std::pair<json::object, std::string>> cases = {
+        {{{"count", "three"}}, "wrong_type"},
+        {{{"count", 5000}}, "out_of_range"},
+        {{{"kind", "z"}}, "not_in_enum"},
+        {{{"name", std::string(51, 'x')}}, "too_long"},
+        {{{"name", std::string("\xff\xfe", 2)}}, "invalid_utf8"},
+        {{{"Bad-Name", 1}}, "bad_field_name"},
+        {{{"seen_on", "2026-02-30"}}, "bad_date"},
+        {{{"seen_on", "2999-01-01"}}, "date_in_future"},
+        {{{"village", "500101002001"}}, "village_not_in_township"},
+        {{{"village", "500101001999"}}, "unknown_division"},
+        {{{"owner", "0190a1b2-0000-7000-8000-000000000000"}}, "reference_missing"},
+        {{{"note", std::string(20000, 'y')}}, "value_too_large"},
+        {{{"name", nullptr}}, "required_missing"},
+    };
+    for (const auto& [extra, code] : cases) {
+        server_harness server;
+        auto fields = item("ok");
+        for (const auto& kv : extra)
+            fields[kv.key()] = kv.value();
+        push_request req;
+        req.schema_version = 1;
+        mutation m;
+        m.seq = 1;
+        m.collection = "item";
+        m.id = uuid_v7_generator(1).make(1764300000000);
+        for (const auto& kv : fields)
+            m.fields.emplace_back(std::string(kv.key()),
+                                  field_write{kv.value(), hlc{1764300000000, 0, "tab-a"}, {}});
+        req.mutations.push_back(std::move(m));
+        auto res = server.push(worker("tab-a"), req);
+        ASSERT_EQ(res.acks.size(), 1u) << code;
+        EXPECT_EQ(res.acks[0].status, ack_status::rejected) << code;
+        EXPECT_EQ(res.acks[0].code, code);
+        EXPECT_FALSE(res.acks[0].message.empty()) << code;
+        EXPECT_EQ(res.last_applied, 1u) << code;
+        EXPECT_EQ(server.count("SELECT count(*) FROM records"), 0) << code;
+        EXPECT_EQ(server.count("SELECT count(*) FROM history"), 0) << code;
+        EXPECT_EQ(server.count("SELECT count(*) FROM quarantine"), 1) << code;
+    }
+}
+
+TEST(engine, unknown_collection_and_malformed_mutations_are_rejected) {
+    server_harness server;
+    boost::system::error_code ec;
+    auto body = json::parse(R"({"schema_version": 1, "mutations": [
+        {"seq": 1, "collection": "spaceship", "id": "0190a1b2-0000-7000-8000-000000000001",
+         "fields": {"name": {"value": "x", "clock": "1:0:tab-a", "base": null}}},
+        {"seq": 2, "collection": "item", "id": "not-a-uuid", "fields": {}},
+        {"seq": 3, "collection": "item", "id": "0190a1b2-0000-7000-8000-000000000002",
+         "fields": {"name": {"value": "x", "clock": "yesterday"}}},
+        {"seq": 4, "collection": "item", "id": "0190a1b2-0000-7000-8000-000000000003",
+         "fields": {"name": {"value": "x", "clock": "5:0:someone-else"}}}
+    ]})",
+                            ec);
+    ASSERT_FALSE(ec);
+    auto req = decode_push(body);
+    ASSERT_TRUE(req);
+    auto res = server.push(worker("tab-a"), *req);
+    ASSERT_EQ(res.acks.size(), 4u);
+    EXPECT_EQ(res.acks[0].code, "unknown_collection");
+    EXPECT_EQ(res.acks[1].code, "bad_record_id");
+    EXPECT_EQ(res.acks[2].code, "bad_clock");
+    EXPECT_EQ(res.acks[3].code, "clock_device_mismatch");
+    EXPECT_EQ(res.last_applied, 4u);
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 0);
+    EXPECT_EQ(server.count("SELECT count(*) FROM quarantine"), 4);
+}
+
+TEST(engine, scope_is_enforced_on_push_and_pull) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    (void)a.create("item", item("in a"));
+    server.sync(a, worker("tab-a"));
+    (void)b.create("item", item("b writes into a", town_a, village_a1));
+    (void)b.create("item", item("in b", town_b, village_b1));
+    server.sync(b, worker("tab-b", town_b));
+    auto issues = b.issues();
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].code, "out_of_scope");
+    // b sees only its township.
+    for (const auto& r : b.list())
+        EXPECT_EQ(r.fields.at("township").as_string(), town_b);
+    EXPECT_EQ(b.list().size(), 1u);
+    // A village-restricted worker sees only that village.
+    (void)a.create("item", item("in a2", town_a, village_a2));
+    server.sync(a, worker("tab-a"));
+    replica c(":memory:", test_catalog(), "tab-c");
+    server.sync(c, worker("tab-c", town_a, {village_a2}));
+    ASSERT_EQ(c.list().size(), 1u);
+    EXPECT_EQ(c.list()[0].fields.at("name").as_string(), "in a2");
+    // A district-wide user sees everything.
+    replica d(":memory:", test_catalog(), "tab-d");
+    server.sync(d, worker("tab-d", ""));
+    EXPECT_EQ(d.list().size(), 3u);
+}
+
+TEST(engine, township_of_a_record_cannot_change) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("x"));
+    server.sync(a, worker("tab-a", ""));
+    ASSERT_TRUE(a.update(id, {{"township", town_b}, {"village", village_b1}}));
+    auto res = server.push(worker("tab-a", ""), a.next_push());
+    ASSERT_EQ(res.acks.size(), 1u);
+    EXPECT_EQ(res.acks[0].code, "scope_field_immutable");
+}
+
+TEST(engine, delete_is_a_field_and_syncs_as_a_tombstone) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    auto id = *a.create("item", item("to delete"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    ASSERT_TRUE(b.get(id));
+    ASSERT_TRUE(a.remove(id));
+    EXPECT_FALSE(a.get(id));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    EXPECT_FALSE(b.get(id));
+    EXPECT_EQ(server.count("SELECT deleted FROM records"), 1);
+    EXPECT_EQ(a.content_hash(), server.hash());
+    EXPECT_EQ(b.content_hash(), server.hash());
+}
+
+TEST(engine, history_records_who_which_tablet_and_old_to_new) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("h"));
+    server.sync(a, worker("tab-a"));
+    ASSERT_TRUE(a.update(id, {{"count", 7}}));
+    server.sync(a, worker("tab-a"));
+    sql::statement s(server.db.handle(),
+                     "SELECT user, device, changes FROM history ORDER BY seq DESC LIMIT 1");
+    ASSERT_TRUE(s.step());
+    EXPECT_EQ(s.text(0), "user-tab-a");
+    EXPECT_EQ(s.text(1), "tab-a");
+    EXPECT_EQ(s.text(2), R"({"count":[null,7]})");
+}
+
+} // namespace
+} // namespace fieldsync

@@ -1,0 +1,96 @@
+#include "sync/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fieldsync::testing {
+
+const catalog& test_catalog() {
+    static const catalog c = [] {
+        std::ifstream in(std::string(FIELDSYNC_TEST_DATA) + "/test_collections.json");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string err;
+        auto r = catalog::from_json(ss.str(), &err);
+        if (!r)
+            throw std::runtime_error("test catalog: " + err);
+        return *r;
+    }();
+    return c;
+}
+
+temp_dir::temp_dir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("fieldsync-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+}
+
+temp_dir::~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+principal worker(std::string device, std::string township, std::vector<std::string> villages) {
+    return principal{"user-" + device, std::move(device),
+                     scope{std::move(township), std::move(villages)}};
+}
+
+namespace {
+sql::connection open_migrated(const std::string& path) {
+    sql::connection c(path, sql::open_mode::read_write_create);
+    if (!migrate_server_database(c))
+        throw std::runtime_error("migration failed");
+    sql::transaction tx(c);
+    for (const char* code : {"500101", town_a, town_b, village_a1, village_a2, village_b1})
+        engine::put_division(c, code, code);
+    tx.commit();
+    return c;
+}
+} // namespace
+
+server_harness::server_harness(const std::string& path, engine_config cfg, wall_clock wall)
+    : db(open_migrated(path)), eng(test_catalog(), cfg, db, std::move(wall)) {}
+
+push_result server_harness::push(const principal& who, const push_request& req) {
+    sql::transaction tx(db);
+    auto r = eng.push(db, who, req);
+    tx.commit();
+    return r;
+}
+
+pull_result server_harness::pull(const principal& who, const pull_request& req) {
+    auto r = eng.pull(db, who, req);
+    if (!r)
+        throw std::runtime_error("pull failed: " + r.error().message());
+    return *r;
+}
+
+void server_harness::sync(replica& r, const principal& who, std::size_t batch) {
+    for (int guard = 0; guard < 10000; ++guard) {
+        auto req = r.next_push(batch);
+        if (req.mutations.empty())
+            break;
+        r.apply_push_result(req, push(who, req));
+    }
+    for (int guard = 0; guard < 10000; ++guard) {
+        auto res = pull(who, r.next_pull(7));
+        r.apply_pull_result(res);
+        if (res.complete)
+            break;
+    }
+}
+
+std::int64_t server_harness::count(std::string_view sql_text) {
+    sql::statement s(db.handle(), sql_text);
+    return s.step() ? s.int64(0) : -1;
+}
+
+boost::json::object item(std::string name, const char* township, const char* village) {
+    return boost::json::object{{"township", township}, {"village", village}, {"name", name}};
+}
+
+} // namespace fieldsync::testing
