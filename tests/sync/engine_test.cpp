@@ -287,3 +287,112 @@ TEST(engine, history_records_who_which_tablet_and_old_to_new) {
 
 } // namespace
 } // namespace fieldsync
+
+namespace fieldsync {
+namespace {
+
+using namespace fieldsync::testing;
+
+constexpr std::int64_t server_now = 1764316800000; // 2025-11-28T08:00:00Z
+constexpr std::int64_t year_ms = std::int64_t{365} * 24 * 3600 * 1000;
+
+TEST(engine_clocks, a_clock_far_ahead_is_restamped_and_the_tablet_is_told) {
+    server_harness server(":memory:", engine_config{}, [] { return server_now; });
+    std::int64_t tablet_wall = server_now + 10 * year_ms; // 2035
+    replica ahead(":memory:", test_catalog(), "tab-2035", [&] { return tablet_wall; });
+    auto id = *ahead.create("item", item("未来"));
+    auto req = ahead.next_push();
+    auto res = server.push(worker("tab-2035"), req);
+    ASSERT_EQ(res.acks.size(), 1u);
+    EXPECT_EQ(res.acks[0].status, ack_status::applied);
+    EXPECT_FALSE(res.acks[0].restamped.empty());
+    for (const auto& [field, clock] : res.acks[0].restamped) {
+        EXPECT_LE(clock.ms, server_now + engine_config{}.max_clock_ahead_ms) << field;
+        EXPECT_EQ(clock.device, "tab-2035");
+    }
+    // The server never carries the far-future clock: its own clock stays near real time.
+    EXPECT_LT(server.eng.clock().last().ms, server_now + year_ms);
+    ahead.apply_push_result(req, res);
+    // The tablet corrected its clock: its next edit is not restamped and orders after the first.
+    ASSERT_TRUE(ahead.update(id, {{"count", 2}}));
+    auto req2 = ahead.next_push();
+    auto res2 = server.push(worker("tab-2035"), req2);
+    ASSERT_EQ(res2.acks.size(), 1u);
+    EXPECT_TRUE(res2.acks[0].restamped.empty());
+    EXPECT_TRUE(res2.acks[0].conflicts.empty());
+    ahead.apply_push_result(req2, res2);
+    server.sync(ahead, worker("tab-2035"));
+    EXPECT_EQ(ahead.content_hash(), server.hash());
+    EXPECT_EQ(ahead.get(id)->fields.at("count").as_int64(), 2);
+}
+
+TEST(engine_clocks, a_tablet_years_behind_orders_its_edits_after_what_it_pulled) {
+    server_harness server(":memory:", engine_config{}, [] { return server_now; });
+    replica now(":memory:", test_catalog(), "tab-now", [] { return server_now; });
+    replica behind(":memory:", test_catalog(), "tab-2015",
+                   [] { return server_now - 10 * year_ms; });
+    auto id = *now.create("item", item("现在"));
+    server.sync(now, worker("tab-now"));
+    server.sync(behind, worker("tab-2015"));
+    ASSERT_TRUE(behind.update(id, {{"name", "改过"}}));
+    server.sync(behind, worker("tab-2015"));
+    // A clean update (it saw the current value), and it won: no conflict, the new name stands.
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts"), 0);
+    server.sync(now, worker("tab-now"));
+    EXPECT_EQ(now.get(id)->fields.at("name").as_string(), "改过");
+    EXPECT_EQ(now.content_hash(), server.hash());
+    EXPECT_EQ(behind.content_hash(), server.hash());
+}
+
+TEST(engine_clocks, a_concurrent_edit_from_a_slow_clock_loses_to_a_later_one_but_is_kept) {
+    server_harness server(":memory:", engine_config{}, [] { return server_now; });
+    replica now(":memory:", test_catalog(), "tab-now", [] { return server_now; });
+    replica behind(":memory:", test_catalog(), "tab-2015",
+                   [] { return server_now - 10 * year_ms; });
+    auto id = *now.create("item", item("x"));
+    server.sync(now, worker("tab-now"));
+    server.sync(behind, worker("tab-2015"));
+    ASSERT_TRUE(now.update(id, {{"note", "from now"}}));
+    ASSERT_TRUE(behind.update(id, {{"note", "from 2015"}}));
+    server.sync(now, worker("tab-now"));
+    server.sync(behind, worker("tab-2015"));
+    server.sync(now, worker("tab-now"));
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts WHERE status = 'open'"), 1);
+    EXPECT_EQ(now.content_hash(), server.hash());
+    EXPECT_EQ(behind.content_hash(), server.hash());
+}
+
+TEST(engine, a_purged_tombstone_horizon_resets_old_cursors_and_keeps_the_outbox) {
+    std::int64_t wall = server_now;
+    engine_config cfg;
+    cfg.tombstone_retention_ms = 1000;
+    server_harness server(":memory:", cfg, [&] { return wall; });
+    replica a(":memory:", test_catalog(), "tab-a", [&] { return wall; });
+    replica old(":memory:", test_catalog(), "tab-old", [&] { return wall; });
+    auto id = *a.create("item", item("gone"));
+    (void)a.create("item", item("stays"));
+    server.sync(a, worker("tab-a"));
+    server.sync(old, worker("tab-old"));
+    ASSERT_TRUE(a.remove(id));
+    server.sync(a, worker("tab-a"));
+    wall += 5000;
+    {
+        sql::transaction tx(server.db);
+        EXPECT_EQ(server.eng.purge_tombstones(server.db, wall), 1u);
+        tx.commit();
+    }
+    auto unsent = *old.create("item", item("written offline"));
+    auto res = server.pull(worker("tab-old"), old.next_pull());
+    EXPECT_TRUE(res.reset);
+    EXPECT_EQ(res.reset_reason, "tombstones_expired");
+    old.apply_pull_result(res);
+    EXPECT_FALSE(old.get(id)); // the deleted record is gone, not silently kept
+    EXPECT_TRUE(old.get(unsent));
+    EXPECT_EQ(old.pending_count(), 1u);
+    server.sync(old, worker("tab-old"));
+    EXPECT_EQ(old.content_hash(), server.hash());
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), 2);
+}
+
+} // namespace
+} // namespace fieldsync
