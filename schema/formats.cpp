@@ -106,6 +106,130 @@ std::optional<rejection> cert_matches_id(const collection_decl& c, const json::o
     return std::nullopt;
 }
 
+std::optional<std::int64_t> int_field(const json::object& o, std::string_view name) {
+    const auto* v = o.if_contains(name);
+    if (!v)
+        return std::nullopt;
+    if (v->is_int64())
+        return v->as_int64();
+    if (v->is_uint64())
+        return static_cast<std::int64_t>(v->as_uint64());
+    if (v->is_double())
+        return static_cast<std::int64_t>(v->as_double());
+    return std::nullopt;
+}
+
+bool true_field(const json::object& o, std::string_view name) {
+    const auto* v = o.if_contains(name);
+    return v && v->is_bool() && v->as_bool();
+}
+
+// Calendar year of a day number (days since 1970-01-01), from Howard Hinnant's civil_from_days.
+std::int64_t year_of_day(std::int64_t z) {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const std::int64_t doe = z - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    return yoe + era * 400 + (m <= 2);
+}
+
+constexpr std::int64_t day_ms = 86400000;
+
+// The birth date inside an ID number cannot lie after today: a typo in digits 7–14 that still
+// forms a real date (2052 for 2025) passes the format check but not this one. The server's clock
+// (plus the clock bound) decides what "today" is; without a clock the rule is skipped.
+std::optional<rejection> id_number_birth_not_future(const collection_decl& c, const json::object& r,
+                                                    const validation_context& ctx) {
+    if (!ctx.now_ms)
+        return std::nullopt;
+    auto id = parse_id_number(str_field(r, "id_number"));
+    if (id && id->birth_day * day_ms > ctx.now_ms + ctx.future_slack_ms)
+        return make_rejection("id_number_birth_in_future", c.field("id_number"));
+    return std::nullopt;
+}
+
+// The graduates' ledger (一人一策) needs the year: a graduate without one cannot be counted in
+// the year's cohort. Students still at university are entered with their expected year, so a
+// few years ahead is allowed; a year before the person was 15 is a typo.
+std::optional<rejection> graduation_consistent(const collection_decl& c, const json::object& r,
+                                               const validation_context& ctx) {
+    auto year = int_field(r, "graduation_year");
+    if (true_field(r, "is_graduate") && !year)
+        return make_rejection("graduation_year_missing", c.field("graduation_year"));
+    if (!year)
+        return std::nullopt;
+    if (auto birth = parse_date(str_field(r, "birth_date")))
+        if (*year < year_of_day(*birth) + 15)
+            return make_rejection("graduation_year_too_early", c.field("graduation_year"));
+    if (ctx.now_ms && *year > year_of_day(ctx.now_ms / day_ms) + 6)
+        return make_rejection("graduation_year_too_late", c.field("graduation_year"));
+    return std::nullopt;
+}
+
+// A household the village has put under return-to-poverty monitoring must say how the
+// monitoring stands; "not monitored" contradicts it and would drop it from the monitoring list.
+std::optional<rejection> household_monitoring_consistent(const collection_decl& c,
+                                                         const json::object& r,
+                                                         const validation_context&) {
+    if (str_field(r, "poverty_status") == "under_monitoring" &&
+        str_field(r, "monitoring_status") == "none")
+        return make_rejection("monitoring_status_inconsistent", c.field("monitoring_status"));
+    return std::nullopt;
+}
+
+// A visit is to someone: a person, a household, or both.
+std::optional<rejection> visit_subject_present(const collection_decl& c, const json::object& r,
+                                               const validation_context&) {
+    if (str_field(r, "person").empty() && str_field(r, "household").empty())
+        return make_rejection("visit_subject_missing", c.field("person"));
+    return std::nullopt;
+}
+
+// The follow-up date is compared with the visit's local calendar date (the text before 'T'),
+// which is the date the worker saw on the tablet.
+std::optional<rejection> next_visit_after_visit(const collection_decl& c, const json::object& r,
+                                                const validation_context&) {
+    auto due = parse_date(str_field(r, "next_visit_due"));
+    auto visited = str_field(r, "visited_at");
+    if (!due || visited.size() < 10)
+        return std::nullopt;
+    auto day = parse_date(visited.substr(0, 10));
+    if (day && *due <= *day)
+        return make_rejection("next_visit_not_after_visit", c.field("next_visit_due"));
+    return std::nullopt;
+}
+
+// The outcome is the worker's conclusion from the risk level: "no risk" at medium or high risk,
+// or a flag or assistance at no risk at all, is a slip of the finger that would put the household
+// on (or off) the monitoring list wrongly. Recommending assistance needs the measures written.
+std::optional<rejection> monitoring_outcome_consistent(const collection_decl& c,
+                                                       const json::object& r,
+                                                       const validation_context&) {
+    auto level = str_field(r, "risk_level");
+    auto outcome = str_field(r, "outcome");
+    bool high = level == "medium" || level == "high";
+    bool acts = outcome == "flag_for_monitoring" || outcome == "assistance_recommended";
+    if ((outcome == "no_risk" && high) || (acts && level == "none"))
+        return make_rejection("outcome_contradicts_risk", c.field("outcome"));
+    if (outcome == "assistance_recommended" && str_field(r, "measures").empty())
+        return make_rejection("measures_missing", c.field("measures"));
+    return std::nullopt;
+}
+
+// "四个一": a person who wants work is registered with how they want to work, and an assessment
+// result counts only with the date it was made.
+std::optional<rejection> registration_consistent(const collection_decl& c, const json::object& r,
+                                                 const validation_context&) {
+    if (true_field(r, "wants_work") && str_field(r, "work_mode").empty())
+        return make_rejection("work_mode_missing", c.field("work_mode"));
+    if (!str_field(r, "assessment_result").empty() && str_field(r, "assessed_at").empty())
+        return make_rejection("assessed_at_missing", c.field("assessed_at"));
+    return std::nullopt;
+}
+
 } // namespace
 
 char id_number_check_char(std::string_view first17) noexcept {
@@ -152,6 +276,13 @@ std::map<std::string, record_rule, std::less<>> builtin_rules() {
         {"village_in_township", village_in_township},
         {"id_number_consistent", id_number_consistent},
         {"cert_matches_id", cert_matches_id},
+        {"id_number_birth_not_future", id_number_birth_not_future},
+        {"graduation_consistent", graduation_consistent},
+        {"household_monitoring_consistent", household_monitoring_consistent},
+        {"visit_subject_present", visit_subject_present},
+        {"next_visit_after_visit", next_visit_after_visit},
+        {"monitoring_outcome_consistent", monitoring_outcome_consistent},
+        {"registration_consistent", registration_consistent},
     };
 }
 
