@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -91,6 +93,39 @@ std::int64_t server_harness::count(std::string_view sql_text) {
 
 boost::json::object item(std::string name, const char* township, const char* village) {
     return boost::json::object{{"township", township}, {"village", village}, {"name", name}};
+}
+
+} // namespace fieldsync::testing
+
+namespace fieldsync::testing {
+
+namespace {
+boost::json::object stored_column(server_harness& s, const uuid& id, const char* column) {
+    sql::statement st(s.db.handle(),
+                      std::string("SELECT ") + column + " FROM records WHERE id = ?");
+    st.bind(1, id.span());
+    if (!st.step())
+        return {};
+    boost::system::error_code ec;
+    auto v = boost::json::parse(st.text(0), ec);
+    return !ec && v.is_object() ? v.as_object() : boost::json::object{};
+}
+} // namespace
+
+boost::json::object stored_fields(server_harness& s, const uuid& id) {
+    return stored_column(s, id, "fields");
+}
+
+boost::json::object stored_clocks(server_harness& s, const uuid& id) {
+    return stored_column(s, id, "clocks");
+}
+
+std::optional<hlc> stored_clock(server_harness& s, const uuid& id, std::string_view field) {
+    auto clocks = stored_clocks(s, id);
+    const auto* c = clocks.if_contains(field);
+    if (!c || !c->is_string())
+        return std::nullopt;
+    return hlc::parse(c->as_string());
 }
 
 } // namespace fieldsync::testing

@@ -7,6 +7,8 @@
 #include "sync/replica.hpp"
 
 #include <filesystem>
+#include <optional>
+#include <ostream>
 #include <string>
 
 namespace fieldsync::testing {
@@ -57,3 +59,31 @@ boost::json::object item(std::string name, const char* township = town_a,
                          const char* village = village_a1);
 
 } // namespace fieldsync::testing
+
+namespace fieldsync::testing {
+
+// What the server stores for one record (including deleted ones): fields and per-field clocks.
+// Empty objects when the record does not exist.
+boost::json::object stored_fields(server_harness& s, const uuid& id);
+boost::json::object stored_clocks(server_harness& s, const uuid& id);
+std::optional<hlc> stored_clock(server_harness& s, const uuid& id, std::string_view field);
+
+// A wall clock a test moves by hand (Unix milliseconds).
+struct manual_clock {
+    std::int64_t ms = 1764316800000; // 2025-11-28T08:00:00Z
+    wall_clock fn() {
+        return [this] { return ms; };
+    }
+};
+
+} // namespace fieldsync::testing
+
+namespace fieldsync {
+// Readable values in GoogleTest failure messages.
+inline void PrintTo(const hlc& h, std::ostream* os) {
+    *os << h.to_string();
+}
+inline void PrintTo(const uuid& u, std::ostream* os) {
+    *os << u.to_string();
+}
+} // namespace fieldsync
