@@ -19,5 +19,6 @@ std::string database_path(const std::string& data_dir);
 int cmd_init(const args& a);
 int cmd_check(const args& a);
 int cmd_collections(const args& a);
+int cmd_demo(const args& a); // demo.cpp
 
 } // namespace fieldsync::cli

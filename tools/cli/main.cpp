@@ -41,6 +41,7 @@ struct command {
 constexpr command commands[] = {
     {"check", cmd_check, "check --data DIR: integrity check and record counts"},
     {"collections", cmd_collections, "collections: the record types this build accepts"},
+    {"demo", cmd_demo, "demo --data DIR [--scale N] [--seed S]: create a demo district"},
     {"init", cmd_init, "init --data DIR: create or upgrade the district database"},
 };
 
