@@ -387,10 +387,20 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                    std::uint64_t& change_seq, std::int64_t now, push_result& out) {
+                                    std::uint64_t& change_seq, std::int64_t now, push_result& out,
+                                    bool quarantine) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
-        return reject(c, who, m, r, now);
+        if (quarantine)
+            return reject(c, who, m, r, now);
+        mutation_ack ack;
+        ack.seq = m.seq;
+        ack.status = ack_status::rejected;
+        ack.code = r.code;
+        ack.field = r.field;
+        ack.message = r.message_zh;
+        ack.message_en = r.message_en;
+        return ack;
     };
     if (!m.malformed_code.empty())
         return rejected(make_rejection(m.malformed_code, std::string_view(m.malformed_field)));
@@ -402,6 +412,9 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     for (const auto& [name, w] : m.fields) {
         if (w.clock.device != who.device)
             return rejected(make_rejection("clock_device_mismatch", std::string_view(name)));
+        if (name.starts_with("_") && name != "_deleted" &&
+            (quarantine || !name.starts_with("_review")))
+            return rejected(make_rejection("reserved_field", std::string_view(name)));
         if (name == "_deleted") {
             if (!w.value.is_bool())
                 return rejected(make_rejection("wrong_type", std::string_view(name)));
@@ -527,8 +540,13 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         auto h = c.cached("INSERT INTO history(seq, rid, user, device, at_ms, mutation_seq, "
                           "changes) VALUES(?, ?, ?, ?, ?, ?, ?)");
         h->bind_all(static_cast<std::int64_t>(change_seq), rid, who.user, who.device, now,
-                    static_cast<std::int64_t>(m.seq), json::serialize(changes));
+                    m.seq ? std::optional<std::int64_t>(static_cast<std::int64_t>(m.seq))
+                          : std::nullopt,
+                    json::serialize(changes));
         h->run();
+        for (auto* o : observers_)
+            o->on_change(c, record_change{*coll, m.id, rid, change_seq, township, village,
+                                          stored ? &stored->fields : nullptr, proposed, who, now});
     }
 
     for (const auto& d : decisions) {
@@ -554,6 +572,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         s->run();
         ack.conflicts.push_back({*d.name, won});
         ++out.conflicts_opened;
+        for (auto* o : observers_)
+            o->on_conflicts(c, township, m.collection, +1);
     }
     ++out.applied;
     return ack;
@@ -572,6 +592,64 @@ void submit_push(writer& w, engine& e, principal who, push_request req,
             else
                 done(std::move(*out));
         });
+}
+
+mutation_ack engine::write(sql::connection& c, const principal& who, std::string_view collection,
+                           const uuid& id, const json::object& fields) {
+    principal server_side = who;
+    server_side.device = "srv-" + who.user.substr(0, 60);
+    {
+        auto s = c.cached("INSERT INTO devices(device, user, last_seq) VALUES(?, ?, 0) "
+                          "ON CONFLICT(device) DO NOTHING");
+        s->bind_all(server_side.device, who.user);
+        s->run();
+    }
+    mutation m;
+    m.collection = std::string(collection);
+    m.id = id;
+    json::object clocks;
+    if (auto stored = load_record(c, id))
+        clocks = std::move(stored->clocks);
+    auto stamp = clock_.now();
+    stamp.device = server_side.device;
+    for (const auto& kv : fields) {
+        std::optional<hlc> base;
+        if (const auto* ck = clocks.if_contains(kv.key()); ck && ck->is_string())
+            base = hlc::parse(ck->as_string());
+        m.fields.emplace_back(std::string(kv.key()), field_write{kv.value(), stamp, base});
+    }
+    push_result out;
+    std::uint64_t change_seq = static_cast<std::uint64_t>(meta_int(c, "last_seq"));
+    const auto before = change_seq;
+    auto ack = apply_mutation(c, server_side, m, change_seq, stamp.ms, out, false);
+    if (change_seq != before)
+        meta_put_int(c, "last_seq", static_cast<std::int64_t>(change_seq));
+    meta_put(c, "hlc_high", clock_.last().to_string());
+    return ack;
+}
+
+result<void> engine::close_conflict(sql::connection& c, const principal& who,
+                                    std::int64_t conflict_id, std::string_view resolution) {
+    std::string township, village, collection;
+    {
+        auto s = c.cached("SELECT township, coalesce(village, ''), collection FROM conflicts "
+                          "WHERE cid = ? AND status = 'open'");
+        s->bind_all(conflict_id);
+        if (!s->step())
+            return errc::not_found;
+        township = std::string(s->text(0));
+        village = std::string(s->text(1));
+        collection = std::string(s->text(2));
+    }
+    if (!who.where.contains(township, village))
+        return errc::not_found; // not visible to the caller: indistinguishable from absent
+    auto s = c.cached("UPDATE conflicts SET status = 'resolved', resolved_by = ?, resolved_ms = ?, "
+                      "resolution = ? WHERE cid = ?");
+    s->bind_all(who.user, clock_.wall_ms(), resolution, conflict_id);
+    s->run();
+    for (auto* o : observers_)
+        o->on_conflicts(c, township, collection, -1);
+    return {};
 }
 
 std::string engine::encode_cursor(std::uint64_t seq, const scope& where) const {

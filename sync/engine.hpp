@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace fieldsync {
 
@@ -37,6 +38,37 @@ result<void> migrate_server_database(sql::connection& c);
 // The same for a tablet replica, from schema/client_migrations/.
 result<void> migrate_client_database(sql::connection& c);
 
+// One record changed by one accepted mutation (a tablet's or a server-side write). Observers get
+// it inside the writer's transaction, so what they write commits or rolls back with it.
+struct record_change {
+    const collection_decl& collection;
+    const uuid& id;
+    std::int64_t rid;  // the record's row id
+    std::uint64_t seq; // the change sequence number of this change
+    std::string_view township;
+    std::string_view village;
+    const boost::json::object* before; // null for a new record
+    const boost::json::object& after;  // including "_deleted" when set
+    const principal& who;
+    std::int64_t now_ms;
+};
+
+// Derived state kept in step with the records (rollups, search indexes).
+// Thread-safety: called on the writer thread only.
+class change_observer {
+public:
+    virtual ~change_observer() = default;
+    virtual void on_change(sql::connection& c, const record_change& change) = 0;
+    // `delta` open conflicts for a record of `collection` in `township` (+1 opened, -1 resolved).
+    virtual void on_conflicts(sql::connection& c, std::string_view township,
+                              std::string_view collection, int delta) {
+        (void)c;
+        (void)township;
+        (void)collection;
+        (void)delta;
+    }
+};
+
 class engine {
 public:
     // `c` is used once to read the database epoch, cursor secret and clock high-water mark.
@@ -46,6 +78,23 @@ public:
     // Applies one push inside the caller's open write transaction. Storage errors throw
     // sql::error; the caller rolls back and nothing of the push remains.
     push_result push(sql::connection& c, const principal& who, const push_request& req);
+
+    // A change made on the server by an office user: a review state, a conflict resolution, a
+    // repaired record. Validated and merged like a tablet's mutation, stamped with the server's
+    // clock under the pseudo-device "srv-<user>" and based on the stored clocks (a clean update),
+    // recorded in history, and pulled by tablets like any change. No device sequence; a
+    // validation failure is returned (as the ack) instead of quarantined. Inside the writer's
+    // transaction.
+    mutation_ack write(sql::connection& c, const principal& who, std::string_view collection,
+                       const uuid& id, const boost::json::object& fields);
+
+    // Marks a conflict resolved (after the resolving change was written with write()).
+    // errc::not_found if there is no open conflict with that id in the caller's scope.
+    result<void> close_conflict(sql::connection& c, const principal& who, std::int64_t conflict_id,
+                                std::string_view resolution);
+
+    // Registers an observer; call before the writer starts. The engine does not own it.
+    void add_observer(change_observer* o) { observers_.push_back(o); }
 
     // One page of changes after the request's cursor within the caller's scope, from one read
     // snapshot. errc::bad_cursor for a cursor this database did not issue.
@@ -80,7 +129,8 @@ public:
 
 private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                std::uint64_t& last_seq, std::int64_t now_ms, push_result& out);
+                                std::uint64_t& last_seq, std::int64_t now_ms, push_result& out,
+                                bool quarantine = true);
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);
 
@@ -89,6 +139,7 @@ private:
     synchronized_clock clock_;
     std::string epoch_;  // random id of this database: cursors from another database reset
     std::string secret_; // key of the cursor MAC
+    std::vector<change_observer*> observers_;
 };
 
 class writer;

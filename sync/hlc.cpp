@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <limits>
 
 namespace fieldsync {
 
@@ -59,6 +60,11 @@ hlc hlc_clock::now() {
     std::int64_t w = wall_();
     if (w > ms_) {
         ms_ = w;
+        counter_ = 0;
+    } else if (counter_ == std::numeric_limits<std::uint32_t>::max()) {
+        // The counter is spent (a remote clock may carry the largest one): move to the next
+        // millisecond rather than wrap around and go backwards.
+        ++ms_;
         counter_ = 0;
     } else {
         ++counter_;

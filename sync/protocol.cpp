@@ -327,9 +327,11 @@ result<push_result> decode_push_result(const json::value& v, std::string* why) {
     auto* acks = o.if_contains("acks");
     auto last = o.if_contains("last_applied");
     auto clock = clock_of(o, "server_clock");
-    if (!acks || !acks->is_array() || !last || !(last->is_uint64() || last->is_int64()) || !clock)
+    if (!acks || !acks->is_array() || !last || !clock ||
+        !(last->is_uint64() || (last->is_int64() && last->as_int64() >= 0)))
         return bad<push_result>(why, "push result lacks acks, last_applied or server_clock");
-    r.last_applied = last->to_number<std::uint64_t>();
+    r.last_applied =
+        last->is_uint64() ? last->as_uint64() : static_cast<std::uint64_t>(last->as_int64());
     r.server_clock = *clock;
     for (const auto& a : acks->as_array()) {
         auto k = decode_ack(a, why);

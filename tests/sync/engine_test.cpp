@@ -396,3 +396,95 @@ TEST(engine, a_purged_tombstone_horizon_resets_old_cursors_and_keeps_the_outbox)
 
 } // namespace
 } // namespace fieldsync
+
+namespace fieldsync {
+namespace {
+
+using namespace fieldsync::testing;
+
+struct counting_observer : change_observer {
+    int changes = 0, creations = 0, open_conflicts = 0;
+    void on_change(sql::connection&, const record_change& c) override {
+        ++changes;
+        if (!c.before)
+            ++creations;
+    }
+    void on_conflicts(sql::connection&, std::string_view, std::string_view, int delta) override {
+        open_conflicts += delta;
+    }
+};
+
+TEST(engine_server_writes, a_resolution_is_an_ordinary_change_that_syncs_to_tablets) {
+    server_harness server;
+    counting_observer obs;
+    server.eng.add_observer(&obs);
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica b(":memory:", test_catalog(), "tab-b");
+    auto id = *a.create("item", item("冲突"));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    ASSERT_TRUE(a.update(id, {{"count", 1}}));
+    ASSERT_TRUE(b.update(id, {{"count", 2}}));
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    EXPECT_EQ(obs.open_conflicts, 1);
+    auto cid = server.count("SELECT cid FROM conflicts WHERE status = 'open'");
+
+    principal head{"head-a", "", scope{town_a, {}}};
+    {
+        sql::transaction tx(server.db);
+        auto ack = server.eng.write(server.db, head, "item", id, {{"count", 9}});
+        EXPECT_EQ(ack.status, ack_status::applied);
+        EXPECT_TRUE(ack.conflicts.empty());
+        ASSERT_TRUE(server.eng.close_conflict(server.db, head, cid, "entered 9"));
+        tx.commit();
+    }
+    EXPECT_EQ(obs.open_conflicts, 0);
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts WHERE status = 'open'"), 0);
+    server.sync(a, worker("tab-a"));
+    server.sync(b, worker("tab-b"));
+    EXPECT_EQ(a.get(id)->fields.at("count").as_int64(), 9);
+    EXPECT_EQ(b.get(id)->fields.at("count").as_int64(), 9);
+    EXPECT_EQ(a.content_hash(), server.hash());
+    sql::statement h(server.db.handle(),
+                     "SELECT user, device FROM history ORDER BY seq DESC LIMIT 1");
+    ASSERT_TRUE(h.step());
+    EXPECT_EQ(h.text(0), "head-a");
+    EXPECT_EQ(h.text(1), "srv-head-a");
+}
+
+TEST(engine_server_writes, are_validated_scoped_and_never_quarantined) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("x"));
+    server.sync(a, worker("tab-a"));
+    sql::transaction tx(server.db);
+    principal head_b{"head-b", "", scope{town_b, {}}};
+    EXPECT_EQ(server.eng.write(server.db, head_b, "item", id, {{"count", 1}}).code, "out_of_scope");
+    principal head_a{"head-a", "", scope{town_a, {}}};
+    EXPECT_EQ(server.eng.write(server.db, head_a, "item", id, {{"count", -1}}).code,
+              "out_of_range");
+    EXPECT_FALSE(server.eng.close_conflict(server.db, head_a, 12345, "none"));
+    tx.commit();
+    EXPECT_EQ(server.count("SELECT count(*) FROM quarantine"), 0);
+    EXPECT_EQ(server.count("SELECT count(*) FROM history"), 1);
+}
+
+TEST(engine_server_writes, observers_see_every_accepted_change_once) {
+    server_harness server;
+    counting_observer obs;
+    server.eng.add_observer(&obs);
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("x"));
+    (void)a.create("item", {{"township", town_a}, {"name", 1}}); // rejected: not a change
+    server.sync(a, worker("tab-a"));
+    ASSERT_TRUE(a.update(id, {{"count", 4}}));
+    auto req = a.next_push();
+    server.push(worker("tab-a"), req);
+    server.push(worker("tab-a"), req); // repeated: not a change
+    EXPECT_EQ(obs.creations, 1);
+    EXPECT_EQ(obs.changes, 2);
+}
+
+} // namespace
+} // namespace fieldsync
