@@ -1,0 +1,176 @@
+// The single writer: pushes submitted from many threads are all applied and acknowledged exactly
+// once, each acknowledgement only once its data is committed (visible to a new reader); a job
+// that fails is undone alone; stop() drains the queue and later submits are refused.
+#include "sync/test_support.hpp"
+#include "sync/writer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+namespace fieldsync {
+namespace {
+
+using namespace fieldsync::testing;
+namespace json = boost::json;
+
+constexpr std::int64_t t0 = 1764316800000;
+
+TEST(writer, concurrent_pushes_are_each_acknowledged_once_after_commit_and_present) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    manual_clock wall;
+    server_harness server(path, {}, wall.fn());
+    writer w(sql::connection(path, sql::open_mode::read_write), writer_config{16});
+    // Used only inside completions, i.e. on the writer thread.
+    sql::connection probe(path, sql::open_mode::read_only);
+
+    constexpr int threads = 4, pushes = 60;
+    std::vector<std::atomic<int>> done(threads * pushes);
+    std::atomic<int> not_durable{0}, bad_result{0};
+    std::vector<std::thread> ts;
+    std::vector<std::uint64_t> sent(threads, 0);
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            const auto who = worker("tab-" + std::to_string(t));
+            uuid_v7_generator gen(static_cast<std::uint64_t>(t) + 1);
+            std::mt19937_64 rng(static_cast<std::uint64_t>(t));
+            std::uint64_t seq = 0;
+            for (int p = 0; p < pushes; ++p) {
+                push_request req;
+                req.schema_version = 1;
+                int n = 1 + static_cast<int>(rng() % 3);
+                for (int k = 0; k < n; ++k) {
+                    mutation m;
+                    m.seq = ++seq;
+                    m.collection = "item";
+                    m.id = gen.make(t0);
+                    for (const auto& kv : item(who.device + "-" + std::to_string(seq)))
+                        m.fields.emplace_back(
+                            std::string(kv.key()),
+                            field_write{kv.value(),
+                                        hlc{t0, static_cast<std::uint32_t>(seq), who.device},
+                                        {}});
+                    req.mutations.push_back(std::move(m));
+                }
+                const std::uint64_t last = seq;
+                const int slot = t * pushes + p;
+                submit_push(w, server.eng, who, std::move(req),
+                            [&, slot, last, n, dev = who.device](result<push_result> r) {
+                                ++done[static_cast<std::size_t>(slot)];
+                                if (!r || r->acks.size() != static_cast<std::size_t>(n) ||
+                                    r->last_applied != last ||
+                                    r->applied != static_cast<std::uint32_t>(n))
+                                    ++bad_result;
+                                // Durable means committed: a fresh snapshot sees it.
+                                sql::statement s(probe.handle(),
+                                                 "SELECT last_seq FROM devices WHERE device = ?");
+                                s.bind(1, dev);
+                                if (!s.step() || static_cast<std::uint64_t>(s.int64(0)) < last)
+                                    ++not_durable;
+                            });
+                if (rng() % 4 == 0)
+                    std::this_thread::yield();
+            }
+            sent[static_cast<std::size_t>(t)] = seq;
+        });
+    for (auto& th : ts)
+        th.join();
+    w.stop();
+    for (std::size_t i = 0; i < done.size(); ++i)
+        EXPECT_EQ(done[i].load(), 1) << "push " << i;
+    EXPECT_EQ(bad_result.load(), 0);
+    EXPECT_EQ(not_durable.load(), 0);
+    std::int64_t total = 0;
+    for (int t = 0; t < threads; ++t) {
+        sql::statement s(server.db.handle(), "SELECT last_seq FROM devices WHERE device = ?");
+        s.bind(1, "tab-" + std::to_string(t));
+        ASSERT_TRUE(s.step());
+        EXPECT_EQ(static_cast<std::uint64_t>(s.int64(0)), sent[static_cast<std::size_t>(t)]);
+        total += static_cast<std::int64_t>(sent[static_cast<std::size_t>(t)]);
+    }
+    EXPECT_EQ(server.count("SELECT count(*) FROM records"), total);
+    EXPECT_EQ(server.count("SELECT count(*) FROM history"), total);
+    EXPECT_EQ(server.count("SELECT count(DISTINCT seq) FROM records"), total);
+    EXPECT_EQ(static_cast<std::int64_t>(engine::last_seq(server.db)), total);
+    EXPECT_GE(w.groups_committed(), 1u);
+    EXPECT_LE(w.groups_committed(), static_cast<std::uint64_t>(threads * pushes));
+    EXPECT_EQ(server.db.integrity_check(), "ok");
+}
+
+void add_division(sql::connection& c, const char* code) {
+    engine::put_division(c, code, code);
+}
+
+TEST(writer, a_failing_job_is_undone_alone) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    writer w(sql::connection(path, sql::open_mode::read_write));
+    std::vector<boost::system::error_code> results(30);
+    std::atomic<int> completions{0};
+    for (int i = 0; i < 30; ++i) {
+        std::string code = "500101001" + std::to_string(100 + i);
+        w.submit(
+            [code, i](sql::connection& c) {
+                add_division(c, code.c_str());
+                if (i % 3 == 1)
+                    throw std::runtime_error("job fails after writing");
+            },
+            [&results, &completions, i](boost::system::error_code ec) {
+                results[static_cast<std::size_t>(i)] = ec;
+                ++completions;
+            });
+    }
+    w.stop();
+    EXPECT_EQ(completions.load(), 30);
+    for (int i = 0; i < 30; ++i) {
+        std::string code = "500101001" + std::to_string(100 + i);
+        sql::statement s(server.db.handle(), "SELECT count(*) FROM divisions WHERE code = ?");
+        s.bind(1, code);
+        ASSERT_TRUE(s.step());
+        if (i % 3 == 1) {
+            EXPECT_EQ(results[static_cast<std::size_t>(i)],
+                      make_error_code(errc::invalid_argument));
+            EXPECT_EQ(s.int64(0), 0) << code;
+        } else {
+            EXPECT_FALSE(results[static_cast<std::size_t>(i)]) << i;
+            EXPECT_EQ(s.int64(0), 1) << code;
+        }
+    }
+}
+
+TEST(writer, stop_drains_the_queue_and_later_submits_are_refused) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    writer w(sql::connection(path, sql::open_mode::read_write));
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 200; ++i)
+        w.submit(
+            [](sql::connection& c) {
+                c.exec("INSERT INTO meta(key, value) VALUES('k' || "
+                       "(SELECT count(*) FROM meta), 1)");
+            },
+            [&](boost::system::error_code ec) {
+                if (!ec)
+                    ++ok;
+            });
+    w.stop();
+    EXPECT_EQ(ok.load(), 200);
+    boost::system::error_code late;
+    bool called = false;
+    w.submit([](sql::connection&) {},
+             [&](boost::system::error_code ec) {
+                 late = ec;
+                 called = true;
+             });
+    EXPECT_TRUE(called);
+    EXPECT_EQ(late, make_error_code(errc::unsupported));
+    w.stop(); // idempotent
+}
+
+} // namespace
+} // namespace fieldsync
