@@ -334,8 +334,9 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
                 const auto* have = clocks.if_contains(name);
                 auto have_clock =
                     have && have->is_string() ? hlc::parse(have->as_string()) : std::nullopt;
-                if (have_clock && *have_clock > c && have_clock->device != device_)
-                    continue; // a newer value from another device is already confirmed here
+                if (have_clock && *have_clock > c)
+                    continue; // a newer value (another device's, or our own later write
+                              // confirmed by a pull after a lost answer) is already here
                 fields[name] = w.value;
                 clocks[name] = c.to_string();
             }
@@ -353,10 +354,9 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
         d->bind_all(static_cast<std::int64_t>(m.seq));
         d->run();
     }
-    // Anything the server has applied is no longer ours to send.
-    auto d = db_.cached("DELETE FROM outbox WHERE seq <= ?");
-    d->bind_all(static_cast<std::int64_t>(res.last_applied));
-    d->run();
+    // Outbox entries the server applied but did not answer for in this push (their answer was
+    // lost) stay: the next push resends them and the server repeats their exact acknowledgement,
+    // which says whether each write stood. Dropping them here would lose that knowledge.
     learn_server_clock(res.server_clock, restamped);
     save_clock();
     tx.commit();
@@ -373,17 +373,41 @@ void replica::apply_pull_result(const pull_result& res) {
     sql::transaction tx(db_);
     if (res.reset)
         db_.exec("DELETE FROM records");
-    auto s = db_.cached("INSERT INTO records(id, collection, fields, clocks, deleted) "
-                        "VALUES(?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                        "collection = excluded.collection, fields = excluded.fields, "
-                        "clocks = excluded.clocks, deleted = excluded.deleted");
     for (const auto& r : res.changes) {
-        const auto* del = r.fields.if_contains("_deleted");
+        // Per field, the higher clock stays: the server's clocks only grow, so a pulled value
+        // older than what is confirmed here can only come from a late, stale answer (or our own
+        // write confirmed by its ack first) and must not move the tablet backwards.
+        json::object fields = r.fields, clocks = r.clocks;
+        {
+            auto s = db_.cached("SELECT fields, clocks FROM records WHERE id = ?");
+            s->bind_all(r.id.span());
+            if (s->step()) {
+                auto have_fields = parse_object(s->text(0));
+                auto have_clocks = parse_object(s->text(1));
+                for (const auto& kv : have_clocks) {
+                    auto mine =
+                        kv.value().is_string() ? hlc::parse(kv.value().as_string()) : std::nullopt;
+                    const auto* theirs_text = clocks.if_contains(kv.key());
+                    auto theirs = theirs_text && theirs_text->is_string()
+                                      ? hlc::parse(theirs_text->as_string())
+                                      : std::nullopt;
+                    if (mine && (!theirs || *mine > *theirs)) {
+                        clocks[kv.key()] = kv.value();
+                        if (const auto* v = have_fields.if_contains(kv.key()))
+                            fields[kv.key()] = *v;
+                    }
+                }
+            }
+        }
+        const auto* del = fields.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
-        s->bind_all(r.id.span(), r.collection, json::serialize(r.fields), json::serialize(r.clocks),
+        auto s = db_.cached("INSERT INTO records(id, collection, fields, clocks, deleted) "
+                            "VALUES(?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                            "collection = excluded.collection, fields = excluded.fields, "
+                            "clocks = excluded.clocks, deleted = excluded.deleted");
+        s->bind_all(r.id.span(), r.collection, json::serialize(fields), json::serialize(clocks),
                     deleted);
         s->run();
-        s->reset();
         for (const auto& kv : r.clocks)
             if (kv.value().is_string())
                 if (auto h = hlc::parse(kv.value().as_string()))

@@ -355,7 +355,7 @@ TEST(convergence, random_edits_duplicated_and_reordered_pushes_converge_without_
 // Disabled: fails (first at seed 1064) because of the replica bug reproduced in
 // lost_push_answer_then_pull_then_partial_resend_keeps_the_newest_own_value below.
 // Set FIELDSYNC_DEBUG_CONVERGENCE=1 to print the history of a lost value.
-TEST(convergence, DISABLED_also_when_push_answers_are_lost) {
+TEST(convergence, also_when_push_answers_are_lost) {
     auto stats = run_seeds(1000, 200, options{true});
     EXPECT_GT(stats.conflicts, 50);
 }
@@ -367,7 +367,7 @@ TEST(convergence, DISABLED_also_when_push_answers_are_lost) {
 // from the outbox as applied without folding it. The record's seq is behind the tablet's cursor,
 // so no pull repairs it: the tablet shows a value its user already replaced, and diverges.
 TEST(convergence,
-     DISABLED_lost_push_answer_then_pull_then_partial_resend_keeps_the_newest_own_value) {
+     lost_push_answer_then_pull_then_partial_resend_keeps_the_newest_own_value) {
     server_harness server;
     replica a(":memory:", test_catalog(), "tab-a");
     auto id = *a.create("item", item("x"));
