@@ -1,0 +1,587 @@
+#include "server/api.hpp"
+
+#include "schema/rules.hpp"
+#include "server/auth.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <mutex>
+
+namespace fieldsync::server {
+
+namespace json = boost::json;
+
+namespace {
+
+std::int64_t now_ms() {
+    return system_wall_ms();
+}
+
+http_response json_response(unsigned status, const json::value& v) {
+    http_response r;
+    r.status = status;
+    r.body = json::serialize(v);
+    return r;
+}
+
+unsigned status_of(errc e) {
+    switch (e) {
+    case errc::invalid_argument:
+    case errc::bad_cursor:
+    case errc::sequence_gap:
+        return 400;
+    case errc::unauthorized:
+    case errc::device_revoked:
+    case errc::expired:
+        return 401;
+    case errc::forbidden:
+        return 403;
+    case errc::not_found:
+        return 404;
+    case errc::conflict:
+        return 409;
+    case errc::too_large:
+        return 413;
+    case errc::rate_limited:
+        return 429;
+    case errc::storage_failure:
+    case errc::unsupported:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+json::object user_json(const auth::user& u) {
+    json::array villages;
+    for (const auto& v : u.villages)
+        villages.emplace_back(v);
+    return {{"username", u.username}, {"role", auth::to_string(u.role)},
+            {"township", u.township}, {"villages", std::move(villages)},
+            {"disabled", u.disabled}, {"created_ms", u.created_ms}};
+}
+
+json::object device_json(const auth::device_info& d) {
+    json::object o{{"device", d.device},
+                   {"user", d.username},
+                   {"label", d.label},
+                   {"enrolled_ms", d.enrolled_ms},
+                   {"last_seq", d.last_seq}};
+    o["revoked_ms"] = d.revoked_ms ? json::value(*d.revoked_ms) : json::value(nullptr);
+    o["last_push_ms"] = d.last_push_ms ? json::value(*d.last_push_ms) : json::value(nullptr);
+    return o;
+}
+
+json::object scope_json(const scope& s) {
+    json::array villages;
+    for (const auto& v : s.villages)
+        villages.emplace_back(v);
+    return {{"township", s.township}, {"villages", std::move(villages)}};
+}
+
+std::string_view str_field(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
+}
+
+// Optional list of strings; nullopt if present and not a list of strings.
+std::optional<std::vector<std::string>> string_list(const json::object& o, std::string_view key) {
+    std::vector<std::string> out;
+    const auto* v = o.if_contains(key);
+    if (!v || v->is_null())
+        return out;
+    if (!v->is_array())
+        return std::nullopt;
+    for (const auto& x : v->as_array()) {
+        if (!x.is_string())
+            return std::nullopt;
+        out.emplace_back(x.as_string());
+    }
+    return out;
+}
+
+bool is_json_content_type(std::string_view ct) {
+    auto semi = ct.find(';');
+    auto base = ct.substr(0, semi);
+    while (!base.empty() && base.back() == ' ')
+        base.remove_suffix(1);
+    if (base.size() != 16)
+        return false;
+    for (std::size_t i = 0; i < base.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(base[i])) != "application/json"[i])
+            return false;
+    return true;
+}
+
+struct route {
+    std::string label;
+    std::string param;
+    std::vector<method> methods;
+    bool found = false;
+};
+
+// Paths of the API; `label` is what metrics and logs show (no user data in it).
+route match(std::string_view path) {
+    auto fixed = [](const char* label, std::vector<method> m) {
+        return route{label, {}, std::move(m), true};
+    };
+    if (path == "/v1/healthz")
+        return fixed("/v1/healthz", {method::get});
+    if (path == "/metrics")
+        return fixed("/metrics", {method::get});
+    if (path == "/v1/enrol")
+        return fixed("/v1/enrol", {method::post});
+    if (path == "/v1/sync/push")
+        return fixed("/v1/sync/push", {method::post});
+    if (path == "/v1/sync/pull")
+        return fixed("/v1/sync/pull", {method::post});
+    if (path == "/v1/me")
+        return fixed("/v1/me", {method::get});
+    if (path == "/v1/admin/users")
+        return fixed("/v1/admin/users", {method::get, method::post});
+    if (path == "/v1/admin/devices")
+        return fixed("/v1/admin/devices", {method::get});
+    if (path == "/v1/admin/enrolment-codes")
+        return fixed("/v1/admin/enrolment-codes", {method::post});
+    // /v1/admin/users/{name}/{scope|disable|enable}, /v1/admin/devices/{id}/revoke
+    auto param_route = [&](std::string_view prefix, std::initializer_list<const char*> actions,
+                           const char* label_prefix) -> route {
+        if (!path.starts_with(prefix))
+            return {};
+        auto rest = path.substr(prefix.size());
+        auto slash = rest.find('/');
+        if (slash == std::string_view::npos || slash == 0)
+            return {};
+        auto action = rest.substr(slash + 1);
+        for (const char* a : actions)
+            if (action == a)
+                return route{std::string(label_prefix) + a,
+                             std::string(rest.substr(0, slash)),
+                             {method::post},
+                             true};
+        return {};
+    };
+    if (auto r = param_route("/v1/admin/users/", {"scope", "disable", "enable"},
+                             "/v1/admin/users/:name/");
+        r.found)
+        return r;
+    if (auto r = param_route("/v1/admin/devices/", {"revoke"}, "/v1/admin/devices/:id/"); r.found)
+        return r;
+    return {};
+}
+
+// Failed enrolment attempts across the server in the current minute: codes have 60 bits, but a
+// public endpoint should not invite guessing at line rate.
+class attempt_limiter {
+public:
+    bool allowed() {
+        std::lock_guard lock(mutex_);
+        roll();
+        return failures_ < limit;
+    }
+    void failed() {
+        std::lock_guard lock(mutex_);
+        roll();
+        ++failures_;
+    }
+
+private:
+    static constexpr int limit = 60;
+    void roll() {
+        auto minute = now_ms() / 60000;
+        if (minute != minute_) {
+            minute_ = minute;
+            failures_ = 0;
+        }
+    }
+    std::mutex mutex_;
+    std::int64_t minute_ = 0; // guarded by mutex_
+    int failures_ = 0;        // guarded by mutex_
+};
+
+attempt_limiter& enrol_limiter() {
+    static attempt_limiter l;
+    return l;
+}
+
+std::mutex log_mutex; // one log line at a time on stderr
+
+std::string iso_time(std::int64_t ms) {
+    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms % 1000));
+    return buf;
+}
+
+} // namespace
+
+http_response error_response(unsigned status, std::string_view code, std::string_view message) {
+    return json_response(
+        status, json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+}
+
+struct api::context {
+    http_request req;
+    reply_fn reply;
+    request_facts facts;
+    route r;
+    json::object body;
+    std::string token;
+    auth::identity id;
+
+    void send(http_response res) { reply(std::move(res), std::move(facts)); }
+    void fail(unsigned status, std::string_view code, std::string_view message) {
+        facts.error = std::string(code);
+        send(error_response(status, code, message));
+    }
+    void fail(const auth::failure& f) { fail(status_of(f.code), f.wire_code, f.message); }
+};
+
+api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server::metrics& m)
+    : cfg_(cfg), engine_(eng), writer_(w), readers_(readers), metrics_(m) {}
+
+void api::handle(http_request req, reply_fn reply) {
+    auto ctx = std::make_shared<context>();
+    ctx->req = std::move(req);
+    ctx->reply = std::move(reply);
+    std::string_view path = ctx->req.target;
+    path = path.substr(0, path.find('?'));
+    ctx->r = match(path);
+    ctx->facts.route = ctx->r.found ? ctx->r.label : "other";
+    if (!ctx->r.found)
+        return ctx->fail(404, "not_found", "no such endpoint");
+    if (std::find(ctx->r.methods.begin(), ctx->r.methods.end(), ctx->req.method) ==
+        ctx->r.methods.end()) {
+        http_response res =
+            error_response(405, "method_not_allowed", "this endpoint does not accept that method");
+        std::string allow;
+        for (auto m : ctx->r.methods)
+            allow += allow.empty() ? "" : ", ", allow += m == method::get ? "GET" : "POST";
+        res.headers.emplace_back("Allow", allow);
+        ctx->facts.error = "method_not_allowed";
+        return ctx->send(std::move(res));
+    }
+
+    if (ctx->r.label == "/v1/healthz") {
+        if (shutting_down_)
+            return ctx->fail(503, "shutting_down", "the server is shutting down");
+        return ctx->send(
+            json_response(200, json::object{{"status", "ok"},
+                                            {"server_clock", engine_.clock().now().to_string()}}));
+    }
+    if (ctx->r.label == "/metrics") {
+        http_response res;
+        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        res.body = metrics_.render(
+            {writer_.queue_depth(), readers_.queue_depth(), writer_.groups_committed()});
+        return ctx->send(std::move(res));
+    }
+
+    if (ctx->req.method == method::post) {
+        if (!is_json_content_type(ctx->req.content_type))
+            return ctx->fail(415, "unsupported_media_type",
+                             "send the body as Content-Type: application/json");
+        if (!is_valid_utf8(ctx->req.body))
+            return ctx->fail(400, "invalid_utf8", "the body is not valid UTF-8");
+        json::parse_options opts;
+        opts.max_depth = cfg_.max_json_depth;
+        boost::system::error_code ec;
+        auto v = json::parse(ctx->req.body, ec, {}, opts);
+        if (ec == json::error::too_deep)
+            return ctx->fail(400, "too_deep",
+                             "the JSON nests deeper than " + std::to_string(cfg_.max_json_depth) +
+                                 " levels");
+        if (ec)
+            return ctx->fail(400, "invalid_json", "the body is not valid JSON: " + ec.message());
+        if (!v.is_object())
+            return ctx->fail(400, "invalid_argument", "the body must be a JSON object");
+        ctx->body = std::move(v.as_object());
+        ctx->req.body.clear(); // parsed; free the text early
+    }
+
+    if (ctx->r.label == "/v1/enrol") {
+        if (!enrol_limiter().allowed())
+            return ctx->fail(429, "rate_limited", "too many failed enrolments; wait a minute");
+        std::string code(str_field(ctx->body, "code"));
+        std::string label(str_field(ctx->body, "label"));
+        if (code.empty())
+            return ctx->fail(400, "invalid_argument", "\"code\" is required");
+        auto out = std::make_shared<auth::outcome<auth::enrolment>>();
+        writer_.submit(
+            [out, code, label](sql::connection& db) {
+                *out = auth::redeem_enrolment_code(db, code, label, now_ms());
+            },
+            [this, ctx, out](boost::system::error_code ec) {
+                if (ec)
+                    return ctx->fail(503, "storage_failure", "could not store; try again");
+                if (!*out) {
+                    enrol_limiter().failed();
+                    return ctx->fail(out->error);
+                }
+                const auto& e = *out->value;
+                ctx->facts.user = e.owner.username;
+                ctx->facts.device = e.device;
+                ctx->send(json_response(
+                    200, json::object{{"device", e.device},
+                                      {"token", e.token},
+                                      {"user", e.owner.username},
+                                      {"role", auth::to_string(e.owner.role)},
+                                      {"scope", scope_json(e.owner.scope())},
+                                      {"server_clock", engine_.clock().now().to_string()}}));
+            });
+        return;
+    }
+
+    // Everything else needs a device token.
+    std::string_view authz = ctx->req.authorization;
+    if (authz.size() < 7 || !(authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
+        http_response res =
+            error_response(401, "unauthorized", "send Authorization: Bearer <device token>");
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        ctx->facts.error = "unauthorized";
+        return ctx->send(std::move(res));
+    }
+    ctx->token = std::string(authz.substr(7));
+    readers_.submit([this, ctx](sql::connection& c) {
+        try {
+            auto id = auth::authenticate(c, ctx->token);
+            ctx->token.clear();
+            if (!id)
+                return ctx->fail(id.error);
+            ctx->id = std::move(*id.value);
+            ctx->facts.user = ctx->id.who.user;
+            ctx->facts.device = ctx->id.who.device;
+            const auto& label = ctx->r.label;
+            if (label == "/v1/me") {
+                return ctx->send(json_response(
+                    200, json::object{{"user", ctx->id.who.user},
+                                      {"device", ctx->id.who.device},
+                                      {"role", auth::to_string(ctx->id.role)},
+                                      {"scope", scope_json(ctx->id.who.where)},
+                                      {"server_clock", engine_.clock().now().to_string()}}));
+            }
+            if (label == "/v1/sync/pull") {
+                std::string why;
+                auto pull_req = decode_pull(ctx->body, &why);
+                if (!pull_req)
+                    return ctx->fail(400, "invalid_argument", why);
+                principal who = ctx->id.who;
+                // A caller may narrow a pull to one township inside their scope, never widen it.
+                if (auto* t = ctx->body.if_contains("township"); t && !t->is_null()) {
+                    if (!t->is_string())
+                        return ctx->fail(400, "invalid_argument", "\"township\" must be a string");
+                    std::string_view town = t->as_string();
+                    if (who.where.whole_district())
+                        who.where = scope{std::string(town), {}};
+                    else if (town != who.where.township)
+                        return ctx->fail(403, "forbidden", "this township is outside your scope");
+                }
+                auto res = engine_.pull(c, who, *pull_req);
+                if (!res) {
+                    if (res.error() == errc::bad_cursor)
+                        return ctx->fail(400, "bad_cursor",
+                                         "the cursor was not issued by this server; pull from "
+                                         "the beginning (no cursor)");
+                    return ctx->fail(500, "internal", "the pull failed");
+                }
+                ctx->facts.changes = res->changes.size();
+                return ctx->send(json_response(200, encode(*res)));
+            }
+            dispatch_authenticated(ctx, c);
+        } catch (const std::exception& e) {
+            std::lock_guard lock(log_mutex);
+            std::cerr << json::serialize(json::object{{"level", "error"},
+                                                      {"request_id", ctx->req.request_id},
+                                                      {"what", e.what()}})
+                      << "\n";
+            ctx->fail(503, "storage_failure", "the database could not be read; try again");
+        }
+    });
+}
+
+// Runs on a reader thread with the caller authenticated: pushes and admin endpoints.
+void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& c) {
+    const auto& label = ctx->r.label;
+    if (label == "/v1/sync/push") {
+        if (ctx->id.role != auth::role::field_worker)
+            return ctx->fail(403, "forbidden",
+                             "only field workers' tablets push records; township heads and "
+                             "district admins review on the web");
+        std::string why;
+        auto req = decode_push(ctx->body, &why);
+        if (!req)
+            return ctx->fail(400, "invalid_argument", why);
+        ctx->body = {};
+        submit_push(writer_, engine_, ctx->id.who, std::move(*req),
+                    [this, ctx](result<push_result> res) {
+                        if (!res) {
+                            if (res.error() == errc::unsupported)
+                                return ctx->fail(503, "shutting_down",
+                                                 "the server is shutting down; retry later");
+                            return ctx->fail(503, "storage_failure",
+                                             "the push was not stored; retry it unchanged");
+                        }
+                        metrics_.mutations(res->applied, res->rejected, res->duplicates,
+                                           res->conflicts_opened);
+                        ctx->facts.applied = res->applied;
+                        ctx->facts.rejected = res->rejected;
+                        ctx->facts.duplicates = res->duplicates;
+                        ctx->facts.conflicts = res->conflicts_opened;
+                        ctx->send(json_response(200, encode(*res)));
+                    });
+        return;
+    }
+
+    // The admin API: district admins only.
+    if (ctx->id.role != auth::role::district_admin)
+        return ctx->fail(403, "forbidden", "only district admins may do this");
+    if (label == "/v1/admin/users" && ctx->req.method == method::get) {
+        json::array users;
+        for (const auto& u : auth::list_users(c))
+            users.push_back(user_json(u));
+        return ctx->send(json_response(200, json::object{{"users", std::move(users)}}));
+    }
+    if (label == "/v1/admin/devices") {
+        json::array devices;
+        for (const auto& d : auth::list_devices(c))
+            devices.push_back(device_json(d));
+        return ctx->send(json_response(200, json::object{{"devices", std::move(devices)}}));
+    }
+    auto write = [this, ctx](auto apply, auto respond) {
+        using out_t = decltype(apply(std::declval<sql::connection&>()));
+        auto out = std::make_shared<std::optional<out_t>>();
+        writer_.submit([out, apply](sql::connection& db) { *out = apply(db); },
+                       [ctx, out, respond](boost::system::error_code ec) {
+                           if (ec == errc::unsupported)
+                               return ctx->fail(503, "shutting_down", "the server is stopping");
+                           if (ec || !*out)
+                               return ctx->fail(503, "storage_failure", "not stored; try again");
+                           auto& o = **out;
+                           if (!o)
+                               return ctx->fail(o.error);
+                           respond(*o.value);
+                       });
+    };
+    const auto& body = ctx->body;
+    const std::string& param = ctx->r.param;
+    if (label == "/v1/admin/users") {
+        auto role = auth::parse_role(str_field(body, "role"));
+        auto villages = string_list(body, "villages");
+        if (!role || !villages)
+            return ctx->fail(400, "invalid_argument",
+                             "give \"username\", \"role\" (field_worker, township_head or "
+                             "district_admin), \"township\" and optionally \"villages\"");
+        auth::user u;
+        u.username = std::string(str_field(body, "username"));
+        u.role = *role;
+        u.township = std::string(str_field(body, "township"));
+        u.villages = std::move(*villages);
+        std::string password(str_field(body, "password"));
+        return write(
+            [u, password](sql::connection& db) {
+                return auth::add_user(db, u, password, now_ms());
+            },
+            [ctx](const auth::user& made) { ctx->send(json_response(201, user_json(made))); });
+    }
+    if (label == "/v1/admin/users/:name/scope") {
+        auto villages = string_list(body, "villages");
+        if (!villages)
+            return ctx->fail(400, "invalid_argument", "\"villages\" must be a list of codes");
+        std::string township(str_field(body, "township"));
+        return write(
+            [param, township, v = *villages](sql::connection& db) {
+                return auth::set_scope(db, param, township, v, now_ms());
+            },
+            [ctx](const auth::user& u) { ctx->send(json_response(200, user_json(u))); });
+    }
+    if (label == "/v1/admin/users/:name/disable" || label == "/v1/admin/users/:name/enable") {
+        bool disable = label.ends_with("disable");
+        return write(
+            [param, disable](sql::connection& db) {
+                return auth::set_disabled(db, param, disable, now_ms());
+            },
+            [ctx](const auth::user& u) { ctx->send(json_response(200, user_json(u))); });
+    }
+    if (label == "/v1/admin/enrolment-codes") {
+        std::string username(str_field(body, "username"));
+        std::int64_t minutes = 30;
+        if (const auto* t = body.if_contains("ttl_minutes"); t && t->is_int64())
+            minutes = t->as_int64();
+        return write(
+            [username, minutes](sql::connection& db) {
+                return auth::create_enrolment_code(db, username, minutes * 60000, now_ms());
+            },
+            [ctx, username](const auth::enrolment_code& code) {
+                ctx->send(json_response(201, json::object{{"code", code.code},
+                                                          {"username", username},
+                                                          {"expires_ms", code.expires_ms}}));
+            });
+    }
+    if (label == "/v1/admin/devices/:id/revoke") {
+        return write(
+            [param](sql::connection& db) { return auth::revoke_device(db, param, now_ms()); },
+            [ctx](const auth::device_info& d) { ctx->send(json_response(200, device_json(d))); });
+    }
+    ctx->fail(404, "not_found", "no such endpoint");
+}
+
+void api::record(const http_request& req, const http_response& res, const request_facts& f) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.started).count();
+    metrics_.request(f.route, res.status, seconds);
+    if (!cfg_.log_requests)
+        return;
+    json::object line{{"ts", iso_time(now_ms())},
+                      {"request_id", req.request_id},
+                      {"method", req.method == method::get    ? "GET"
+                                 : req.method == method::post ? "POST"
+                                                              : "OTHER"},
+                      {"route", f.route},
+                      {"status", res.status}};
+    if (!f.user.empty())
+        line["user"] = f.user;
+    if (!f.device.empty())
+        line["device"] = f.device;
+    if (!f.error.empty())
+        line["error"] = f.error;
+    if (f.route == "/v1/sync/push" && res.status == 200)
+        line["mutations"] = json::object{{"applied", f.applied},
+                                         {"rejected", f.rejected},
+                                         {"duplicate", f.duplicates},
+                                         {"conflicts", f.conflicts}};
+    if (f.route == "/v1/sync/pull" && res.status == 200)
+        line["changes"] = f.changes;
+    // Boost.JSON writes doubles as 1.5E0; a log reader wants plain milliseconds.
+    std::string text = json::serialize(line);
+    char duration[48];
+    std::snprintf(duration, sizeof duration, ",\"duration_ms\":%.3f}", seconds * 1000);
+    text.pop_back();
+    text += duration;
+    std::lock_guard lock(log_mutex);
+    std::cerr << text << "\n";
+}
+
+void api::record_transport_error(std::string_view request_id, unsigned status,
+                                 std::string_view code) {
+    metrics_.request("transport", status, 0);
+    if (!cfg_.log_requests)
+        return;
+    std::string text = json::serialize(json::object{{"ts", iso_time(now_ms())},
+                                                    {"request_id", request_id},
+                                                    {"route", "transport"},
+                                                    {"status", status},
+                                                    {"error", code}});
+    std::lock_guard lock(log_mutex);
+    std::cerr << text << "\n";
+}
+
+} // namespace fieldsync::server

@@ -1,0 +1,89 @@
+// The HTTP API of fieldsyncd (docs/protocol.md), independent of the transport: a request in, a
+// response out through a callback. The session (server.cpp) owns sockets and TLS; this layer
+// owns routing, authentication, authorization and the hand-off to the writer thread and the
+// reader pool. It never touches SQLite on the caller's thread.
+//
+// Thread-safety: handle() may be called from any network thread concurrently. The reply
+// callback runs on a writer, reader or network thread; the caller posts it back to its strand.
+#pragma once
+
+#include "schema/catalog.hpp"
+#include "server/config.hpp"
+#include "server/metrics.hpp"
+#include "sync/engine.hpp"
+#include "sync/writer.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fieldsync::server {
+
+enum class method { get, post, other };
+
+struct http_request {
+    fieldsync::server::method method = method::other;
+    std::string target;
+    std::string content_type;
+    std::string authorization;
+    std::string body;
+    std::string request_id;
+    std::chrono::steady_clock::time_point started;
+};
+
+struct http_response {
+    unsigned status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// What the request log line says besides the HTTP basics. Never a token, password or ID number.
+struct request_facts {
+    std::string route = "other"; // a fixed label, e.g. "/v1/sync/push"
+    std::string user;
+    std::string device;
+    std::string error; // the error code of a non-2xx answer
+    std::uint64_t applied = 0, rejected = 0, duplicates = 0, conflicts = 0, changes = 0;
+};
+
+// `{"error":{"code":…,"message":…}}` with the given status.
+http_response error_response(unsigned status, std::string_view code, std::string_view message);
+
+class api {
+public:
+    using reply_fn = std::function<void(http_response, request_facts)>;
+
+    api(const config& cfg, engine& eng, writer& w, reader_pool& readers,
+        fieldsync::server::metrics& m);
+
+    void handle(http_request req, reply_fn reply);
+
+    // Called once per finished request (by the session, after the response is queued): metrics
+    // and the JSON log line on stderr.
+    void record(const http_request& req, const http_response& res, const request_facts& facts);
+    // The same for a request that never reached handle() (413, 400 from the parser, timeouts).
+    void record_transport_error(std::string_view request_id, unsigned status,
+                                std::string_view code);
+
+    // From now on, /v1/healthz answers 503 so load balancers drain this instance.
+    void begin_shutdown() { shutting_down_ = true; }
+    fieldsync::server::metrics& metrics() { return metrics_; }
+
+private:
+    struct context;
+    void dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& c);
+
+    const config& cfg_;
+    engine& engine_;
+    writer& writer_;
+    reader_pool& readers_;
+    fieldsync::server::metrics& metrics_;
+    std::atomic<bool> shutting_down_{false};
+};
+
+} // namespace fieldsync::server

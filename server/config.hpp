@@ -1,0 +1,53 @@
+// fieldsyncd's settings and where they come from: built-in defaults, then a config file
+// (`key = value` lines, # comments), then FIELDSYNC_* environment variables, then command-line
+// flags. Later sources win.
+//
+// Thread-safety: a plain value; read-only once the server starts.
+#pragma once
+
+#include "schema/errc.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fieldsync::server {
+
+struct config {
+    std::string data_dir;                   // data:  the SQLite file and the dev certificate
+    std::string listen = "127.0.0.1:8443";  // listen: ADDR:PORT (port 0: any free port)
+    std::string cert_file;                  // cert:  PEM certificate chain (production)
+    std::string key_file;                   // key:   PEM private key
+    std::string collections_file;           // collections: extra declarations (JSON) to accept
+    std::size_t threads = 2;                // threads: network threads
+    std::size_t readers = 2;                // readers: read connections (pulls, admin reads)
+    std::size_t max_body_bytes = 8 << 20;   // max_body_bytes: 413 above this
+    std::size_t max_header_bytes = 16384;   // max_header_bytes
+    std::size_t max_json_depth = 32;        // max_json_depth
+    std::size_t max_pipeline = 8;           // max_pipeline: requests in flight per connection
+    std::size_t max_connections = 1024;     // max_connections
+    std::int64_t header_timeout_ms = 15000; // header_timeout_ms: idle / slow headers
+    std::int64_t body_timeout_ms = 60000;   // body_timeout_ms: slow bodies
+    std::int64_t write_timeout_ms = 60000;  // write_timeout_ms
+    std::int64_t shutdown_grace_ms = 20000; // shutdown_grace_ms: in-flight requests at SIGTERM
+    std::int64_t max_clock_ahead_ms = 5 * 60 * 1000; // max_clock_ahead_ms (engine)
+    std::string port_file;    // port_file: written with the bound port once listening (tests)
+    bool log_requests = true; // log_requests
+};
+
+// Sets one setting by its key (as in the file; flags use --key, env FIELDSYNC_KEY).
+result<void> set(config& c, const std::string& key, const std::string& value, std::string* why);
+
+// Builds the configuration from all sources. `args` are the command-line arguments after the
+// program name. errc::invalid_argument with a sentence in `why` for anything unusable.
+result<config> load(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env, std::string* why);
+
+// The FIELDSYNC_* variables of this process.
+std::map<std::string, std::string> environment();
+
+std::string usage();
+
+} // namespace fieldsync::server
