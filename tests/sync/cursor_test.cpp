@@ -280,6 +280,28 @@ TEST(cursor, purged_tombstones_past_the_cursor_reset) {
     EXPECT_EQ(b.content_hash(), f.server.hash(worker("tab-b").where));
 }
 
+// A village-restricted worker holds a record of their village; another worker moves it to a
+// village outside that scope. The pull filters the record out by its new village, so the
+// restricted tablet is never told it left, and keeps showing it (with stale content) forever:
+// its content hash differs from the server's for its scope.
+TEST(cursor, record_moved_out_of_a_village_scope_leaves_the_restricted_replica) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    replica c(":memory:", test_catalog(), "tab-c");
+    const auto narrow = worker("tab-c", town_a, {village_a1});
+    auto id = *a.create("item", item("moves", town_a, village_a1));
+    server.sync(a, worker("tab-a"));
+    server.sync(c, narrow);
+    ASSERT_TRUE(c.get(id));
+    ASSERT_TRUE(a.update(id, {{"village", village_a2}, {"note", "moved"}}));
+    server.sync(a, worker("tab-a"));
+    EXPECT_EQ(stored_fields(server, id).at("village"), json::value(village_a2));
+    server.sync(c, narrow);
+    EXPECT_FALSE(c.get(id)) << "still shown: "
+                            << json::serialize(c.get(id) ? c.get(id)->fields : json::object{});
+    EXPECT_EQ(c.content_hash(), server.hash(narrow.where));
+}
+
 // ---- Completeness under a concurrent writer. ----
 
 struct seen_change {
