@@ -737,7 +737,12 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
     std::uint64_t last = after;
     bool more = false;
     while (s->step()) {
-        if (!who.where.villages.empty() && !who.where.contains(who.where.township, s->text(5)))
+        // A village-restricted caller is told, by id only, about records of the township that
+        // changed outside its villages: one may have just moved away from them. A first pull has
+        // nothing to drop.
+        bool outside =
+            !who.where.villages.empty() && !who.where.contains(who.where.township, s->text(5));
+        if (outside && after == 0)
             continue;
         if (out.changes.size() == limit) {
             more = true;
@@ -747,8 +752,11 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
         r.seq = static_cast<std::uint64_t>(s->int64(0));
         r.collection = std::string(s->text(1));
         r.id = uuid::from_blob(s->blob(2)).value_or(uuid{});
-        r.fields = parse_object(s->text(3));
-        r.clocks = parse_object(s->text(4));
+        r.gone = outside;
+        if (!outside) {
+            r.fields = parse_object(s->text(3));
+            r.clocks = parse_object(s->text(4));
+        }
         last = r.seq;
         out.changes.push_back(std::move(r));
     }

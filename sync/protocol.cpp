@@ -256,10 +256,13 @@ json::value encode(const pull_result& r) {
     json::array changes;
     changes.reserve(r.changes.size());
     for (const auto& c : r.changes)
-        changes.push_back(json::object{{"collection", c.collection},
-                                       {"id", c.id.to_string()},
-                                       {"fields", c.fields},
-                                       {"clocks", c.clocks}});
+        changes.push_back(c.gone ? json::object{{"collection", c.collection},
+                                                {"id", c.id.to_string()},
+                                                {"gone", true}}
+                                 : json::object{{"collection", c.collection},
+                                                {"id", c.id.to_string()},
+                                                {"fields", c.fields},
+                                                {"clocks", c.clocks}});
     json::object o{{"changes", std::move(changes)},
                    {"cursor", r.cursor},
                    {"complete", r.complete},
@@ -373,11 +376,18 @@ result<pull_result> decode_pull_result(const json::value& v, std::string* why) {
         std::optional<uuid> u;
         if (id && id->is_string())
             u = uuid::parse(id->as_string());
+        if (auto* gone = co.if_contains("gone"); gone && gone->is_bool() && gone->as_bool()) {
+            if (!coll || !coll->is_string() || !u)
+                return bad<pull_result>(why, "change lacks collection or id");
+            record_state g{std::string(coll->as_string()), *u, {}, {}, 0, true};
+            r.changes.push_back(std::move(g));
+            continue;
+        }
         if (!coll || !coll->is_string() || !u || !fields || !fields->is_object() || !clocks ||
             !clocks->is_object())
             return bad<pull_result>(why, "change lacks collection, id, fields or clocks");
         r.changes.push_back(record_state{std::string(coll->as_string()), *u, fields->as_object(),
-                                         clocks->as_object(), 0});
+                                         clocks->as_object(), 0, false});
     }
     return r;
 }

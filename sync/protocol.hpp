@@ -98,6 +98,9 @@ struct record_state {
     boost::json::object fields; // including "_deleted" when set
     boost::json::object clocks; // field -> clock text
     std::uint64_t seq = 0;
+    // The record left the caller's villages (it moved to another village of the township): the
+    // tablet drops its copy. Only collection and id are sent.
+    bool gone = false;
 };
 
 struct pull_result {

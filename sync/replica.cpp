@@ -374,6 +374,12 @@ void replica::apply_pull_result(const pull_result& res) {
     if (res.reset)
         db_.exec("DELETE FROM records");
     for (const auto& r : res.changes) {
+        if (r.gone) {
+            auto s = db_.cached("DELETE FROM records WHERE id = ?");
+            s->bind_all(r.id.span());
+            s->run();
+            continue;
+        }
         // Per field, the higher clock stays: the server's clocks only grow, so a pulled value
         // older than what is confirmed here can only come from a late, stale answer (or our own
         // write confirmed by its ack first) and must not move the tablet backwards.
