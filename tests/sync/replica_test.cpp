@@ -40,7 +40,7 @@ TEST(replica, a_pull_never_hides_an_unsent_edit) {
 // and then deletes every outbox row up to last_applied — m2 too, without folding it — so until
 // some later pull brings the record, the tablet shows m1's older value instead of what its user
 // entered last (and a new edit made now carries the old value as what it replaced).
-TEST(replica, DISABLED_partial_resend_after_a_lost_answer_keeps_showing_the_newest_own_value) {
+TEST(replica, partial_resend_after_a_lost_answer_keeps_showing_the_newest_own_value) {
     server_harness server;
     replica a(":memory:", test_catalog(), "tab-a");
     auto fields = item("x");

@@ -1,0 +1,641 @@
+#include "sync/rollups.hpp"
+
+#include "schema/rules.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace fieldsync {
+
+namespace json = boost::json;
+
+namespace {
+
+// (township, month, indicator)
+using cell = std::tuple<std::string, std::string, std::string>;
+// (township, month, indicator, key)
+using key_cell = std::tuple<std::string, std::string, std::string, std::string>;
+
+struct record_contrib {
+    std::vector<cell> counts;
+    std::vector<key_cell> keys;
+};
+
+struct event {
+    std::string kind;
+    std::string person;
+    std::string month;
+};
+
+std::string_view str(const json::object& o, std::string_view k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
+}
+
+bool truthy(const json::object& o, std::string_view k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_bool() && v->as_bool();
+}
+
+bool is_deleted(const json::object& o) {
+    return truthy(o, "_deleted");
+}
+
+std::string month_of_text(std::string_view date_text) {
+    if (date_text.size() < 10 || !parse_date(date_text.substr(0, 10)))
+        return {};
+    return std::string(date_text.substr(0, 7));
+}
+
+} // namespace
+
+std::string_view collected_date_field(std::string_view collection) noexcept {
+    if (collection == "home_visit")
+        return "visited_at";
+    if (collection == "monitoring_check")
+        return "checked_at";
+    if (collection == "needs_registration")
+        return "registered_at";
+    if (collection == "employment_service")
+        return "delivered_at";
+    return {};
+}
+
+namespace {
+
+std::string_view date_field(std::string_view collection) {
+    return collected_date_field(collection);
+}
+
+record_contrib record_level(std::string_view collection, const json::object& f,
+                            std::string_view township, std::int64_t created_ms,
+                            const rollup_config& cfg) {
+    record_contrib out;
+    auto df = date_field(collection);
+    if (df.empty() || is_deleted(f) || township.empty())
+        return out;
+    auto date_text = str(f, df);
+    auto month = month_of_text(date_text);
+    if (month.empty())
+        return out;
+    std::string t(township);
+    if (collection == "home_visit") {
+        out.counts.emplace_back(t, month, "home_visits");
+        if (auto p = str(f, "person"); !p.empty())
+            out.keys.emplace_back(t, month, "persons_visited", std::string(p));
+    } else if (collection == "monitoring_check") {
+        out.counts.emplace_back(t, month, "monitoring_checks");
+        auto outcome = str(f, "outcome");
+        if (auto h = str(f, "household");
+            !h.empty() && (outcome == "flag_for_monitoring" || outcome == "assistance_recommended"))
+            out.keys.emplace_back(t, month, "households_flagged", std::string(h));
+    }
+    auto day = parse_date(date_text.substr(0, 10));
+    if (day && created_ms / 86400000 - *day > cfg.late_after_days)
+        out.counts.emplace_back(t, month, "late_records");
+    return out;
+}
+
+std::vector<event> events_of(std::string_view collection, const json::object& f) {
+    std::vector<event> out;
+    if (is_deleted(f))
+        return out;
+    auto person = std::string(str(f, "person"));
+    if (person.empty())
+        return out;
+    auto add = [&](const char* kind, std::string_view date_text) {
+        auto m = month_of_text(date_text);
+        if (!m.empty())
+            out.push_back({kind, person, m});
+    };
+    if (collection == "home_visit" && truthy(f, "basic_info_verified"))
+        add("verified", str(f, "visited_at"));
+    if (collection == "needs_registration") {
+        add("registered", str(f, "registered_at"));
+        if (!str(f, "assessment_result").empty())
+            add("assessed", str(f, "assessed_at"));
+    }
+    if (collection == "employment_service")
+        add("served", str(f, "delivered_at"));
+    return out;
+}
+
+// Whole years of age on `on` for someone born on `birth` (both "YYYY-MM-DD").
+int age_on(std::string_view birth, std::string_view on) {
+    int age = std::stoi(std::string(on.substr(0, 4))) - std::stoi(std::string(birth.substr(0, 4)));
+    if (on.substr(5, 5) < birth.substr(5, 5))
+        --age;
+    return age;
+}
+
+// "YYYY-MM-DD" of the last day of a valid month "YYYY-MM".
+std::string end_date_text(std::string_view month) {
+    static constexpr int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = std::stoi(std::string(month.substr(0, 4)));
+    int m = std::stoi(std::string(month.substr(5, 2)));
+    int d = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 1 : 0);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    return buf;
+}
+
+// The cells one person contributes +1 to, over the given months.
+std::vector<cell> person_level(const json::object* person, std::string_view township,
+                               const std::vector<event>& events,
+                               const std::vector<std::string>& months, const rollup_config& cfg) {
+    std::vector<cell> out;
+    if (!person || is_deleted(*person) || township.empty())
+        return out;
+    auto birth = str(*person, "birth_date");
+    auto gender = str(*person, "gender");
+    bool unemployed = str(*person, "employment_status") == "unemployed";
+    bool graduate = truthy(*person, "is_graduate");
+    std::int64_t grad_year = 0;
+    if (const auto* g = person->if_contains("graduation_year"); g && g->is_int64())
+        grad_year = g->as_int64();
+    std::string t(township);
+    for (const auto& m : months) {
+        std::string year_start = m.substr(0, 4) + "-01";
+        auto has = [&](std::string_view kind) {
+            return std::any_of(events.begin(), events.end(), [&](const event& e) {
+                return e.kind == kind && e.month >= year_start && e.month <= m;
+            });
+        };
+        if (unemployed && parse_date(birth) && (gender == "male" || gender == "female")) {
+            int age = age_on(birth, end_date_text(m));
+            int max = gender == "male" ? cfg.working_age_max_male : cfg.working_age_max_female;
+            if (age >= cfg.working_age_min && age <= max) {
+                out.emplace_back(t, m, "four_ones_base");
+                for (const char* kind : {"verified", "assessed", "registered", "served"})
+                    if (has(kind))
+                        out.emplace_back(t, m, std::string("four_ones_") + kind);
+            }
+        }
+        if (graduate && grad_year == std::stoi(m.substr(0, 4))) {
+            out.emplace_back(t, m, "graduates");
+            if (has("registered"))
+                out.emplace_back(t, m, "graduates_registered");
+            if (has("served"))
+                out.emplace_back(t, m, "graduates_served");
+        }
+    }
+    return out;
+}
+
+json::object parse_object(std::string_view text) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object())
+        return {};
+    return std::move(v.as_object());
+}
+
+void bump(sql::connection& c, const cell& k, std::int64_t delta) {
+    if (delta == 0)
+        return;
+    auto s = c.cached("INSERT INTO rollups(township, month, indicator, value) VALUES(?, ?, ?, ?) "
+                      "ON CONFLICT(township, month, indicator) DO UPDATE SET value = value + "
+                      "excluded.value");
+    s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), delta);
+    s->run();
+}
+
+void bump_key(sql::connection& c, const key_cell& k, int delta) {
+    std::int64_t n = 0;
+    {
+        auto s = c.cached("SELECT n FROM rollup_keys WHERE township = ? AND month = ? AND "
+                          "indicator = ? AND key = ?");
+        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+        if (s->step())
+            n = s->int64(0);
+    }
+    std::int64_t after = n + delta;
+    if (after <= 0) {
+        auto s = c.cached("DELETE FROM rollup_keys WHERE township = ? AND month = ? AND "
+                          "indicator = ? AND key = ?");
+        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+        s->run();
+    } else {
+        auto s = c.cached("INSERT INTO rollup_keys(township, month, indicator, key, n) "
+                          "VALUES(?, ?, ?, ?, ?) ON CONFLICT(township, month, indicator, key) "
+                          "DO UPDATE SET n = excluded.n");
+        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), after);
+        s->run();
+    }
+    if (n <= 0 && after > 0)
+        bump(c, {std::get<0>(k), std::get<1>(k), std::get<2>(k)}, +1);
+    else if (n > 0 && after <= 0)
+        bump(c, {std::get<0>(k), std::get<1>(k), std::get<2>(k)}, -1);
+}
+
+std::vector<std::string> opened_months(sql::connection& c) {
+    std::vector<std::string> out;
+    auto s = c.cached("SELECT month FROM rollup_months ORDER BY month");
+    while (s->step())
+        out.emplace_back(s->text(0));
+    return out;
+}
+
+std::vector<event> stored_events(sql::connection& c, std::string_view person) {
+    std::vector<event> out;
+    auto s = c.cached("SELECT kind, month FROM person_events WHERE person = ?");
+    s->bind_all(person);
+    while (s->step())
+        out.push_back({std::string(s->text(0)), std::string(person), std::string(s->text(1))});
+    return out;
+}
+
+struct person_row {
+    json::object fields;
+    std::string township;
+};
+
+std::optional<person_row> load_person(sql::connection& c, std::string_view id_text) {
+    auto id = uuid::parse(id_text);
+    if (!id)
+        return std::nullopt;
+    auto s =
+        c.cached("SELECT fields, township FROM records WHERE id = ? AND collection = 'person'");
+    s->bind_all(id->span());
+    if (!s->step())
+        return std::nullopt;
+    return person_row{parse_object(s->text(0)), std::string(s->text(1))};
+}
+
+// Applies new - old as counter deltas; returns the (township, month) cells touched.
+void apply_diff(sql::connection& c, const std::vector<cell>& old_cells,
+                const std::vector<cell>& new_cells,
+                std::set<std::pair<std::string, std::string>>& touched) {
+    std::map<cell, std::int64_t> delta;
+    for (const auto& k : old_cells)
+        --delta[k];
+    for (const auto& k : new_cells)
+        ++delta[k];
+    for (const auto& [k, d] : delta) {
+        if (d == 0)
+            continue;
+        bump(c, k, d);
+        touched.emplace(std::get<0>(k), std::get<1>(k));
+    }
+}
+
+figures parse_figures(std::string_view text) {
+    figures f;
+    for (const auto& kv : parse_object(text))
+        if (kv.value().is_int64())
+            f[std::string(kv.key())] = kv.value().as_int64();
+    return f;
+}
+
+json::object figures_json(const figures& f) {
+    json::object o;
+    for (const auto& [k, v] : f)
+        o[k] = v;
+    return o;
+}
+
+// Live figures with absent indicators as zero, for comparison.
+figures normalized(figures f) {
+    for (const auto& i : rollup_indicators())
+        f.try_emplace(i, 0);
+    return f;
+}
+
+// After a change to a township-month: an approved month whose figures moved gets (or updates)
+// its next, not yet approved revision with the difference.
+void note_change(sql::connection& c, const std::string& township, const std::string& month,
+                 std::int64_t now_ms) {
+    int revision = 0;
+    bool approved = false;
+    {
+        auto s = c.cached("SELECT revision, approved_ms IS NOT NULL FROM month_revisions WHERE "
+                          "township = ? AND month = ? ORDER BY revision DESC LIMIT 1");
+        s->bind_all(township, month);
+        if (!s->step())
+            return; // never approved: nothing to track
+        revision = static_cast<int>(s->int64(0));
+        approved = s->int64(1) != 0;
+    }
+    figures base;
+    {
+        auto s = c.cached("SELECT figures FROM month_revisions WHERE township = ? AND month = ? "
+                          "AND approved_ms IS NOT NULL ORDER BY revision DESC LIMIT 1");
+        s->bind_all(township, month);
+        if (s->step())
+            base = normalized(parse_figures(s->text(0)));
+    }
+    auto live = normalized(rollups::read(c, township, month));
+    json::object changes;
+    for (const auto& [k, v] : live)
+        if (base[k] != v)
+            changes[k] = json::array{base[k], v};
+    if (approved) {
+        if (changes.empty())
+            return;
+        auto s = c.cached("INSERT INTO month_revisions(township, month, revision, figures, "
+                          "changes, created_ms) VALUES(?, ?, ?, ?, ?, ?)");
+        s->bind_all(township, month, revision + 1, json::serialize(figures_json(live)),
+                    json::serialize(changes), now_ms);
+        s->run();
+    } else if (changes.empty()) {
+        // The change was undone: the approved revision stands again.
+        auto s = c.cached("DELETE FROM month_revisions WHERE township = ? AND month = ? AND "
+                          "revision = ?");
+        s->bind_all(township, month, revision);
+        s->run();
+    } else {
+        auto s = c.cached("UPDATE month_revisions SET figures = ?, changes = ? WHERE township = ? "
+                          "AND month = ? AND revision = ?");
+        s->bind_all(json::serialize(figures_json(live)), json::serialize(changes), township, month,
+                    revision);
+        s->run();
+    }
+}
+
+} // namespace
+
+bool is_month(std::string_view s) noexcept {
+    return s.size() == 7 && parse_date(std::string(s) + "-01").has_value();
+}
+
+const std::vector<std::string>& rollup_indicators() {
+    static const std::vector<std::string> list = {
+        "home_visits",        "persons_visited",      "four_ones_base",
+        "four_ones_verified", "four_ones_assessed",   "four_ones_registered",
+        "four_ones_served",   "monitoring_checks",    "households_flagged",
+        "graduates",          "graduates_registered", "graduates_served",
+        "late_records",       "open_conflicts",
+    };
+    return list;
+}
+
+void rollups::open_month(sql::connection& c, std::string_view month) {
+    if (!is_month(month))
+        return;
+    {
+        auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
+        s->bind_all(month);
+        s->run();
+        if (c.changes() == 0)
+            return; // already maintained
+    }
+    std::vector<std::string> months{std::string(month)};
+    std::map<cell, std::int64_t> counts;
+    auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' AND "
+                      "deleted = 0");
+    while (s->step()) {
+        auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
+        auto fields = parse_object(s->text(1));
+        for (const auto& k : person_level(&fields, s->text(2), stored_events(c, id), months, cfg_))
+            ++counts[k];
+    }
+    for (const auto& [k, n] : counts)
+        bump(c, k, n);
+}
+
+void rollups::on_change(sql::connection& c, const record_change& ch) {
+    const std::string_view coll = ch.collection.name;
+    std::set<std::pair<std::string, std::string>> touched;
+    if (coll == "person") {
+        auto months = opened_months(c);
+        auto id = ch.id.to_string();
+        auto events = stored_events(c, id);
+        apply_diff(c, person_level(ch.before, ch.township, events, months, cfg_),
+                   person_level(&ch.after, ch.township, events, months, cfg_), touched);
+    } else if (!date_field(coll).empty()) {
+        std::int64_t created_ms = ch.now_ms;
+        if (ch.before) {
+            auto s = c.cached("SELECT created_ms FROM records WHERE rid = ?");
+            s->bind_all(ch.rid);
+            if (s->step())
+                created_ms = s->int64(0);
+        }
+        record_contrib old_rc;
+        if (ch.before)
+            old_rc = record_level(coll, *ch.before, ch.township, created_ms, cfg_);
+        auto new_rc = record_level(coll, ch.after, ch.township, created_ms, cfg_);
+        auto old_ev = ch.before ? events_of(coll, *ch.before) : std::vector<event>{};
+        auto new_ev = events_of(coll, ch.after);
+        // Months first seen now are computed from the state before this change; the diff below
+        // then moves them to the state after it.
+        for (const auto& k : new_rc.counts)
+            open_month(c, std::get<1>(k));
+        for (const auto& e : new_ev)
+            open_month(c, e.month);
+
+        apply_diff(c, old_rc.counts, new_rc.counts, touched);
+        for (const auto& k : old_rc.keys)
+            bump_key(c, k, -1);
+        for (const auto& k : new_rc.keys)
+            bump_key(c, k, +1);
+        for (const auto& k : new_rc.keys)
+            touched.emplace(std::get<0>(k), std::get<1>(k));
+        for (const auto& k : old_rc.keys)
+            touched.emplace(std::get<0>(k), std::get<1>(k));
+
+        if (!old_ev.empty() || !new_ev.empty()) {
+            std::set<std::string> persons;
+            for (const auto& e : old_ev)
+                persons.insert(e.person);
+            for (const auto& e : new_ev)
+                persons.insert(e.person);
+            auto months = opened_months(c);
+            std::map<std::string, std::vector<cell>> before;
+            for (const auto& p : persons) {
+                auto row = load_person(c, p);
+                before[p] = person_level(row ? &row->fields : nullptr, row ? row->township : "",
+                                         stored_events(c, p), months, cfg_);
+            }
+            auto record = ch.id.to_string();
+            {
+                auto s = c.cached("DELETE FROM person_events WHERE record = ?");
+                s->bind_all(record);
+                s->run();
+            }
+            for (const auto& e : new_ev) {
+                auto s = c.cached("INSERT INTO person_events(record, kind, person, month) "
+                                  "VALUES(?, ?, ?, ?) ON CONFLICT DO NOTHING");
+                s->bind_all(record, e.kind, e.person, e.month);
+                s->run();
+            }
+            for (const auto& p : persons) {
+                auto row = load_person(c, p);
+                apply_diff(c, before[p],
+                           person_level(row ? &row->fields : nullptr, row ? row->township : "",
+                                        stored_events(c, p), months, cfg_),
+                           touched);
+            }
+        }
+    }
+    for (const auto& [t, m] : touched)
+        note_change(c, t, m, ch.now_ms);
+}
+
+void rollups::on_conflicts(sql::connection& c, std::string_view township, std::string_view,
+                           int delta) {
+    bump(c, {std::string(township), "", "open_conflicts"}, delta);
+}
+
+result<int> rollups::approve(sql::connection& c, std::string_view township, std::string_view month,
+                             std::string_view user, std::int64_t now_ms) {
+    if (!is_month(month) || township.size() != 9)
+        return errc::invalid_argument;
+    open_month(c, month);
+    auto live = normalized(read(c, township, month));
+    int revision = 0;
+    bool approved = false;
+    figures last_approved;
+    {
+        auto s = c.cached("SELECT revision, approved_ms IS NOT NULL, figures FROM month_revisions "
+                          "WHERE township = ? AND month = ? ORDER BY revision DESC LIMIT 1");
+        s->bind_all(township, month);
+        if (s->step()) {
+            revision = static_cast<int>(s->int64(0));
+            approved = s->int64(1) != 0;
+            last_approved = normalized(parse_figures(s->text(2)));
+        }
+    }
+    if (revision > 0 && !approved) {
+        auto s = c.cached("UPDATE month_revisions SET figures = ?, approved_by = ?, approved_ms = "
+                          "? WHERE township = ? AND month = ? AND revision = ?");
+        s->bind_all(json::serialize(figures_json(live)), user, now_ms, township, month, revision);
+        s->run();
+        return revision;
+    }
+    if (approved && last_approved == live)
+        return revision; // nothing changed since the last approval
+    auto s = c.cached("INSERT INTO month_revisions(township, month, revision, figures, changes, "
+                      "created_ms, approved_by, approved_ms) VALUES(?, ?, ?, ?, NULL, ?, ?, ?)");
+    s->bind_all(township, month, revision + 1, json::serialize(figures_json(live)), now_ms, user,
+                now_ms);
+    s->run();
+    return revision + 1;
+}
+
+figures rollups::read(sql::connection& c, std::string_view township, std::string_view month) {
+    figures f;
+    auto s = township.empty()
+                 ? c.cached("SELECT indicator, sum(value) FROM rollups WHERE month IN (?, '') "
+                            "GROUP BY indicator")
+                 : c.cached("SELECT indicator, value FROM rollups WHERE township = ? AND month "
+                            "IN (?, '')");
+    if (township.empty())
+        s->bind_all(month);
+    else
+        s->bind_all(township, month);
+    while (s->step())
+        f[std::string(s->text(0))] = s->int64(1);
+    return f;
+}
+
+district_month rollups::report(sql::connection& c, std::string_view month) {
+    district_month out;
+    out.month = std::string(month);
+    std::vector<std::pair<std::string, std::string>> townships;
+    {
+        auto s = c.cached("SELECT code, name FROM divisions WHERE level = 9 ORDER BY code");
+        while (s->step())
+            townships.emplace_back(s->text(0), s->text(1));
+    }
+    for (const auto& [code, name] : townships) {
+        township_month tm;
+        tm.township = code;
+        tm.name = name;
+        tm.live = normalized(read(c, code, month));
+        auto s = c.cached("SELECT revision, approved_ms IS NOT NULL, figures, changes FROM "
+                          "month_revisions WHERE township = ? AND month = ? ORDER BY revision");
+        s->bind_all(code, month);
+        while (s->step()) {
+            tm.revision = static_cast<int>(s->int64(0));
+            if (s->int64(1)) {
+                tm.approved = true;
+                tm.approved_figures = normalized(parse_figures(s->text(2)));
+                tm.changes.clear();
+                tm.changed_since_approval = false;
+            } else {
+                tm.changed_since_approval = true;
+            }
+        }
+        if (tm.approved)
+            for (const auto& [k, v] : tm.live)
+                if (tm.approved_figures[k] != v) {
+                    tm.changes[k] = {tm.approved_figures[k], v};
+                    tm.changed_since_approval = true;
+                }
+        for (const auto& [k, v] : tm.live)
+            out.total[k] += v;
+        out.townships.push_back(std::move(tm));
+    }
+    out.total = normalized(out.total);
+    return out;
+}
+
+std::vector<std::string> rollups::check(sql::connection& c) const {
+    std::map<cell, std::int64_t> expect;
+    std::map<cell, std::set<std::string>> distinct;
+    std::map<std::string, std::vector<event>> events;
+    {
+        auto s = c.cached("SELECT collection, fields, township, created_ms FROM records WHERE "
+                          "deleted = 0 AND collection IN ('home_visit', 'monitoring_check', "
+                          "'needs_registration', 'employment_service')");
+        while (s->step()) {
+            auto f = parse_object(s->text(1));
+            auto coll = s->text(0);
+            auto rc = record_level(coll, f, s->text(2), s->int64(3), cfg_);
+            for (const auto& k : rc.counts)
+                ++expect[k];
+            for (const auto& k : rc.keys)
+                distinct[{std::get<0>(k), std::get<1>(k), std::get<2>(k)}].insert(std::get<3>(k));
+            for (auto& e : events_of(coll, f))
+                events[e.person].push_back(std::move(e));
+        }
+    }
+    for (const auto& [k, keys] : distinct)
+        expect[k] += static_cast<std::int64_t>(keys.size());
+    auto months = opened_months(c);
+    {
+        auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' "
+                          "AND deleted = 0");
+        while (s->step()) {
+            auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
+            auto f = parse_object(s->text(1));
+            for (const auto& k : person_level(&f, s->text(2), events[id], months, cfg_))
+                ++expect[k];
+        }
+    }
+    {
+        auto s = c.cached("SELECT township, count(*) FROM conflicts WHERE status = 'open' GROUP BY "
+                          "township");
+        while (s->step())
+            expect[{std::string(s->text(0)), "", "open_conflicts"}] = s->int64(1);
+    }
+    std::map<cell, std::int64_t> have;
+    {
+        auto s = c.cached("SELECT township, month, indicator, value FROM rollups");
+        while (s->step())
+            have[{std::string(s->text(0)), std::string(s->text(1)), std::string(s->text(2))}] =
+                s->int64(3);
+    }
+    std::vector<std::string> diffs;
+    std::set<cell> all;
+    for (const auto& [k, v] : expect)
+        all.insert(k);
+    for (const auto& [k, v] : have)
+        all.insert(k);
+    for (const auto& k : all) {
+        auto e = expect.count(k) ? expect.at(k) : 0;
+        auto h = have.count(k) ? have.at(k) : 0;
+        // Months never opened have no person-based figures maintained; only compare those that
+        // are (and every record-level figure).
+        if (e != h)
+            diffs.push_back(std::get<0>(k) + " " + std::get<1>(k) + " " + std::get<2>(k) + ": " +
+                            std::to_string(h) + " != " + std::to_string(e));
+    }
+    return diffs;
+}
+
+} // namespace fieldsync

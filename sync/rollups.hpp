@@ -1,0 +1,101 @@
+// Monthly indicators per township for the district's employment and anti-poverty plan, kept in
+// step with the records inside the writer's transaction (a change_observer), so that reading a
+// month's figures is a lookup, never a recomputation.
+//
+// Indicators (per township and month "YYYY-MM"; the district figure adds numerators and
+// denominators — never averages percentages):
+//   home_visits, persons_visited                    visits by month of visited_at
+//   four_ones_base                                  working-age unemployed persons at month end
+//   four_ones_verified|assessed|registered|served   of those, with that service this year so far
+//   monitoring_checks, households_flagged           checks by month of checked_at
+//   graduates, graduates_registered, graduates_served   graduates of that year, and their ledger
+//   late_records                                    synced more than late_after_days after the
+//                                                   date they were collected
+//   open_conflicts                                  live, township-wide (month "")
+// A record belongs to the month it was collected in, however late it syncs.
+//
+// Thread-safety: the observer methods run on the writer thread; the read functions take their
+// own connection and may run on reader threads.
+#pragma once
+
+#include "schema/errc.hpp"
+#include "sync/engine.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fieldsync {
+
+struct rollup_config {
+    int working_age_min = 16;      // inclusive, both genders
+    int working_age_max_male = 59; // inclusive
+    int working_age_max_female = 54;
+    int late_after_days = 7;
+};
+
+// The indicators in report order.
+const std::vector<std::string>& rollup_indicators();
+
+using figures = std::map<std::string, std::int64_t>; // indicator -> value
+
+struct township_month {
+    std::string township;
+    std::string name;
+    figures live;
+    bool approved = false; // some revision was approved
+    int revision = 0;      // latest revision number (0: never approved)
+    bool changed_since_approval = false;
+    figures approved_figures; // of the latest approved revision
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> changes; // approved -> live
+};
+
+struct district_month {
+    std::string month;
+    std::vector<township_month> townships; // every township of the district
+    figures total;                         // sums of the townships' live figures
+};
+
+class rollups final : public change_observer {
+public:
+    explicit rollups(rollup_config cfg = {}) : cfg_(cfg) {}
+
+    void on_change(sql::connection& c, const record_change& change) override;
+    void on_conflicts(sql::connection& c, std::string_view township, std::string_view collection,
+                      int delta) override;
+
+    // Computes a month's person-based figures once, so that they are then maintained
+    // incrementally. Idempotent. Writer thread.
+    void open_month(sql::connection& c, std::string_view month);
+
+    // The township head approves the live figures of a township-month: the latest revision (or
+    // revision 1) is marked approved. Writer thread. errc::invalid_argument for a bad month.
+    result<int> approve(sql::connection& c, std::string_view township, std::string_view month,
+                        std::string_view user, std::int64_t now_ms);
+
+    // Live figures of one township (all townships: empty) and month. Any thread.
+    static figures read(sql::connection& c, std::string_view township, std::string_view month);
+    // The district-month report. Any thread.
+    static district_month report(sql::connection& c, std::string_view month);
+
+    // Recomputes every figure from the records and returns each difference from the maintained
+    // figures as "township month indicator: maintained != recomputed". Empty when consistent.
+    std::vector<std::string> check(sql::connection& c) const;
+
+    const rollup_config& config() const noexcept { return cfg_; }
+
+private:
+    rollup_config cfg_;
+};
+
+// The field that dates a record of `collection` (the month it belongs to): visited_at,
+// checked_at, registered_at, delivered_at; empty for undated collections (persons, households).
+std::string_view collected_date_field(std::string_view collection) noexcept;
+
+// "YYYY-MM" if `s` is a valid month.
+bool is_month(std::string_view s) noexcept;
+
+} // namespace fieldsync

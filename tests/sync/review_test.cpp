@@ -1,0 +1,205 @@
+// Township review: scoped listing and search, history, conflicts resolved as ordinary changes,
+// quarantine repair, review states that reach the worker's tablet, masking and logged reveals.
+#include "sync/district_fixture.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+namespace fieldsync {
+namespace {
+
+using namespace fieldsync::testing;
+namespace json = boost::json;
+
+const principal head_105{"head-105", "", scope{t105, {}}};
+const principal head_106{"head-106", "", scope{t106, {}}};
+const principal admin{"admin", "", scope{}};
+
+struct reviewed_district : district {
+    replica a{":memory:", catalog::builtin(), "tab-a", [this] { return wall; }};
+    replica b{":memory:", catalog::builtin(), "tab-b", [this] { return wall; }};
+    principal pa = field_worker("tab-a", t105);
+    principal pb = field_worker("tab-b", t105);
+    uuid p1;
+    reviewed_district() {
+        p1 = *a.create("person", person(t105, v105, "1985-03-12", true, "unemployed", 1));
+        (void)*a.create("home_visit", visit(t105, v105, p1, "2025-07-10T10:00:00+08:00", true));
+        sync(a, pa);
+        sync(b, pb);
+    }
+};
+
+TEST(review, listing_is_scoped_paged_filtered_and_masks_personal_numbers) {
+    reviewed_district d;
+    replica c(":memory:", catalog::builtin(), "tab-c", [&] { return d.wall; });
+    (void)*c.create("person", person(t106, v106, "1990-02-02", false, "unemployed", 7));
+    d.sync(c, field_worker("tab-c", t106));
+
+    auto mine = d.office.list(d.db, head_105, {});
+    ASSERT_TRUE(mine);
+    EXPECT_EQ(mine->total, 2);
+    for (const auto& r : mine->items)
+        EXPECT_EQ(r.township, t105);
+    auto all = d.office.list(d.db, admin, {});
+    EXPECT_EQ(all->total, 3);
+
+    record_query persons;
+    persons.collection = "person";
+    auto p = d.office.list(d.db, head_105, persons);
+    ASSERT_EQ(p->items.size(), 1u);
+    auto id = std::string(p->items[0].fields.at("id_number").as_string());
+    EXPECT_EQ(id.size(), 18u);
+    EXPECT_EQ(id.substr(6, 8), "********");
+    EXPECT_EQ(id.substr(0, 6), "500154");
+
+    record_query search;
+    search.text = "测试1";
+    EXPECT_EQ(d.office.list(d.db, head_105, search)->total, 1);
+    record_query dated;
+    dated.collection = "home_visit";
+    dated.from = "2025-07-01";
+    dated.to = "2025-07-09";
+    EXPECT_EQ(d.office.list(d.db, head_105, dated)->total, 0);
+    dated.to = "2025-07-31";
+    EXPECT_EQ(d.office.list(d.db, head_105, dated)->total, 1);
+    record_query paged;
+    paged.limit = 1;
+    auto first = d.office.list(d.db, head_105, paged);
+    EXPECT_EQ(first->items.size(), 1u);
+    EXPECT_EQ(first->total, 2);
+    record_query bad;
+    bad.collection = "spaceship";
+    EXPECT_FALSE(d.office.list(d.db, head_105, bad));
+}
+
+TEST(review, other_townships_records_are_not_found_on_every_review_function) {
+    reviewed_district d;
+    EXPECT_EQ(d.office.get(d.db, head_106, d.p1).error(), make_error_code(errc::not_found));
+    EXPECT_FALSE(d.office.history(d.db, head_106, d.p1));
+    EXPECT_FALSE(d.write([&](auto& c) {
+        return d.office.set_review_state(c, d.eng, head_106, d.p1, review_state::approved, "");
+    }));
+    EXPECT_FALSE(
+        d.write([&](auto& c) { return d.office.reveal(c, head_106, d.p1, "id_number", 1); }));
+    EXPECT_TRUE(d.office.get(d.db, head_105, d.p1));
+    EXPECT_TRUE(d.office.get(d.db, admin, d.p1));
+}
+
+TEST(review, history_shows_who_which_tablet_when_and_old_to_new) {
+    reviewed_district d;
+    ASSERT_TRUE(d.b.update(d.p1, {{"employment_status", "employed"}}));
+    d.sync(d.b, d.pb);
+    auto h = d.office.history(d.db, head_105, d.p1);
+    ASSERT_TRUE(h);
+    ASSERT_EQ(h->size(), 2u);
+    EXPECT_EQ((*h)[1].user, "user-tab-b");
+    EXPECT_EQ((*h)[1].device, "tab-b");
+    EXPECT_EQ(json::serialize((*h)[1].changes),
+              R"({"employment_status":["unemployed","employed"]})");
+    // The creation shows the ID number masked.
+    auto created = (*h)[0].changes.at("id_number").as_array();
+    EXPECT_NE(std::string(created[1].as_string()).find("********"), std::string::npos);
+}
+
+TEST(review, a_conflict_is_resolved_by_an_ordinary_change_that_reaches_both_tablets) {
+    reviewed_district d;
+    ASSERT_TRUE(d.a.update(d.p1, {{"phone", "13800000001"}}));
+    ASSERT_TRUE(d.b.update(d.p1, {{"phone", "13900000002"}}));
+    d.sync(d.a, d.pa);
+    d.sync(d.b, d.pb);
+    auto open = d.office.conflicts(d.db, head_105);
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].field, "phone");
+    EXPECT_EQ(open[0].winner_value.as_string().size(), 11u);
+    EXPECT_NE(std::string(open[0].winner_value.as_string()).find("****"), std::string::npos);
+    EXPECT_TRUE(d.office.conflicts(d.db, head_106).empty());
+    auto loser_device = open[0].loser_device;
+
+    auto ack = d.write([&](auto& c) {
+        return d.office.resolve(c, d.eng, head_105, open[0].id, "loser", nullptr);
+    });
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->status, ack_status::applied);
+    EXPECT_TRUE(d.office.conflicts(d.db, head_105).empty());
+    EXPECT_EQ(d.office.conflicts(d.db, head_105, "resolved").size(), 1u);
+    d.sync(d.a, d.pa);
+    d.sync(d.b, d.pb);
+    auto expected = loser_device == "tab-a" ? "13800000001" : "13900000002";
+    EXPECT_EQ(d.a.get(d.p1)->fields.at("phone").as_string(), expected);
+    EXPECT_EQ(d.b.get(d.p1)->fields.at("phone").as_string(), expected);
+    EXPECT_EQ(rollups::read(d.db, t105, "2025-07")["open_conflicts"], 0);
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+TEST(review, has_issues_with_a_comment_syncs_back_to_the_workers_tablet) {
+    reviewed_district d;
+    EXPECT_FALSE(d.write([&](auto& c) {
+        return d.office.set_review_state(c, d.eng, head_105, d.p1, review_state::has_issues, "");
+    })); // a comment is required
+    auto ack = d.write([&](auto& c) {
+        return d.office.set_review_state(c, d.eng, head_105, d.p1, review_state::has_issues,
+                                         "残疾等级与证件不符，请核对");
+    });
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->status, ack_status::applied);
+    d.sync(d.a, d.pa);
+    auto on_tablet = d.a.get(d.p1);
+    EXPECT_EQ(on_tablet->fields.at("_review_state").as_string(), "has_issues");
+    EXPECT_EQ(on_tablet->fields.at("_review_comment").as_string(), "残疾等级与证件不符，请核对");
+    record_query q;
+    q.review = "has_issues";
+    EXPECT_EQ(d.office.list(d.db, head_105, q)->total, 1);
+    // A tablet cannot set a review state itself.
+    ASSERT_TRUE(d.a.update(d.p1, {{"_review_state", "approved"}}));
+    auto res = d.write([&](auto& c) { return d.eng.push(c, d.pa, d.a.next_push()); });
+    ASSERT_EQ(res.acks.size(), 1u);
+    EXPECT_EQ(res.acks[0].code, "reserved_field");
+}
+
+TEST(review, quarantine_can_be_repaired_and_resubmitted_or_dismissed) {
+    reviewed_district d;
+    auto bad = person(t105, v105, "1991-04-04", true, "unemployed", 9);
+    bad["disability_grade"] = 7;
+    auto rejected = *d.a.create("person", bad);
+    auto bad2 = person(t105, v105, "1992-04-04", true, "unemployed", 10);
+    bad2["phone"] = "12345";
+    (void)*d.a.create("person", bad2);
+    d.sync(d.a, d.pa, true);
+    auto q = d.office.quarantine(d.db, head_105);
+    ASSERT_EQ(q.size(), 2u);
+    EXPECT_TRUE(d.office.quarantine(d.db, head_106).empty());
+    // The repaired record: the payload's values with the grade corrected.
+    json::object repaired = bad;
+    repaired["disability_grade"] = 3;
+    auto ack =
+        d.write([&](auto& c) { return d.office.resubmit(c, d.eng, head_105, q[0].id, repaired); });
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->status, ack_status::applied) << ack->code;
+    EXPECT_TRUE(d.office.get(d.db, head_105, rejected));
+    EXPECT_FALSE(d.write([&](auto& c) { return d.office.dismiss(c, head_105, q[1].id, ""); }));
+    EXPECT_TRUE(
+        d.write([&](auto& c) { return d.office.dismiss(c, head_105, q[1].id, "重复登记"); }));
+    EXPECT_TRUE(d.office.quarantine(d.db, head_105).empty());
+    EXPECT_EQ(d.office.quarantine(d.db, head_105, "dismissed").size(), 1u);
+}
+
+TEST(review, revealing_a_personal_number_is_explicit_and_logged) {
+    reviewed_district d;
+    auto full =
+        d.write([&](auto& c) { return d.office.reveal(c, head_105, d.p1, "id_number", 42); });
+    ASSERT_TRUE(full);
+    EXPECT_EQ(full->size(), 18u);
+    EXPECT_EQ(full->find('*'), std::string::npos);
+    EXPECT_FALSE(d.write([&](auto& c) { return d.office.reveal(c, head_105, d.p1, "name", 43); }));
+    auto log = review::access_log(d.db, 10);
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(log[0].at("user").as_string(), "head-105");
+    EXPECT_EQ(log[0].at("action").as_string(), "reveal");
+    EXPECT_EQ(log[0].at("field").as_string(), "id_number");
+    EXPECT_EQ(log[0].at("record_id").as_string(), d.p1.to_string());
+    EXPECT_EQ(mask_value("phone", "13812345678"), "138****5678");
+    EXPECT_EQ(mask_value("id_number", "500154198503120013"), "500154********0013");
+}
+
+} // namespace
+} // namespace fieldsync

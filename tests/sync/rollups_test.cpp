@@ -1,0 +1,165 @@
+// Monthly indicators: maintained incrementally, equal to a recomputation from the records,
+// merged into district figures by adding numerators and denominators, approved with revisions.
+#include "sync/district_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+namespace fieldsync {
+namespace {
+
+namespace json = boost::json;
+using namespace fieldsync::testing;
+
+TEST(rollups, incremental_figures_equal_a_recomputation_after_late_duplicated_conflicting_data) {
+    district d;
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    replica b(":memory:", catalog::builtin(), "tab-b", [&] { return d.wall; });
+    auto pa = field_worker("tab-a", t105);
+    auto pb = field_worker("tab-b", t105);
+
+    auto p1 = *a.create("person", person(t105, v105, "1985-03-12", true, "unemployed", 1));
+    (void)*a.create("person", person(t105, v105, "1969-01-05", false, "unemployed", 2)); // 56
+    auto p3 = *a.create("person", person(t105, v105, "1990-08-08", true, "employed", 3));
+    d.sync(a, pa);
+    // July's data arrives before June's (out of order), and June's late.
+    (void)*a.create("home_visit", visit(t105, v105, p1, "2025-07-30T09:00:00+08:00", false));
+    (void)*a.create("employment_service", {{"township", t105},
+                                           {"village", v105},
+                                           {"person", p1.to_string()},
+                                           {"service_type", "skills_training"},
+                                           {"delivered_at", "2025-07-02"}});
+    d.sync(a, pa);
+    auto june_visit =
+        *a.create("home_visit", visit(t105, v105, p1, "2025-06-10T10:00:00+08:00", true));
+    (void)*a.create("home_visit", visit(t105, v105, p3, "2025-06-11T10:00:00+08:00", true));
+    (void)*a.create("needs_registration", {{"township", t105},
+                                           {"village", v105},
+                                           {"person", p1.to_string()},
+                                           {"registered_at", "2025-05-20"},
+                                           {"wants_work", true},
+                                           {"work_mode", "nearby"},
+                                           {"assessment_result", "open_employment"},
+                                           {"assessed_at", "2025-05-21"}});
+    auto req = a.next_push();
+    sql::transaction tx(d.db);
+    auto first = d.eng.push(d.db, pa, req);
+    tx.commit();
+    {
+        sql::transaction again(d.db); // the same push repeated: counted once
+        d.eng.push(d.db, pa, req);
+        again.commit();
+    }
+    a.apply_push_result(req, first);
+    d.sync(a, pa);
+    d.sync(b, pb);
+
+    auto june = d.month(t105, "2025-06");
+    EXPECT_EQ(june["home_visits"], 2);
+    EXPECT_EQ(june["persons_visited"], 2);
+    EXPECT_EQ(june["four_ones_base"], 1); // p1; p2 is a woman of 56; p3 is employed
+    EXPECT_EQ(june["four_ones_verified"], 1);
+    EXPECT_EQ(june["four_ones_registered"], 1); // registered in May: counts for the year so far
+    EXPECT_EQ(june["four_ones_assessed"], 1);
+    EXPECT_EQ(june["four_ones_served"], 0); // served in July
+    EXPECT_EQ(june["late_records"], 2);
+    auto july = d.month(t105, "2025-07");
+    EXPECT_EQ(july["home_visits"], 1);
+    EXPECT_EQ(july["four_ones_served"], 1);
+    EXPECT_EQ(july["four_ones_verified"], 1);
+    EXPECT_EQ(july["late_records"], 1); // the service of July 2, synced July 31
+
+    // Conflicting edits of p1's employment: whichever wins, the figures follow the record.
+    ASSERT_TRUE(a.update(p1, {{"employment_status", "employed"}}));
+    ASSERT_TRUE(b.update(p1, {{"employment_status", "flexible"}}));
+    d.sync(a, pa);
+    d.sync(b, pb);
+    EXPECT_EQ(d.month(t105, "2025-06")["open_conflicts"], 1);
+    EXPECT_EQ(d.month(t105, "2025-06")["four_ones_base"], 0);
+    // A deleted visit no longer counts.
+    ASSERT_TRUE(a.remove(june_visit));
+    d.sync(a, pa);
+    EXPECT_EQ(d.month(t105, "2025-06")["home_visits"], 1);
+    ASSERT_TRUE(a.update(p1, {{"employment_status", "unemployed"}}));
+    d.sync(a, pa);
+    EXPECT_EQ(d.month(t105, "2025-06")["four_ones_base"], 1);
+    EXPECT_EQ(d.month(t105, "2025-06")["four_ones_verified"], 0); // its verification was deleted
+
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+TEST(rollups, district_figures_add_numerators_and_denominators_not_percentages) {
+    district d;
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    replica b(":memory:", catalog::builtin(), "tab-b", [&] { return d.wall; });
+    // Township 105: 10 persons, 9 verified (90 %). Township 106: 2 persons, none (0 %).
+    for (int i = 0; i < 10; ++i) {
+        auto p = *a.create("person", person(t105, v105, "1980-01-01", true, "unemployed", i));
+        if (i < 9)
+            (void)*a.create("home_visit", visit(t105, v105, p, "2025-06-10T10:00:00+08:00", true));
+    }
+    for (int i = 0; i < 2; ++i)
+        (void)*b.create("person", person(t106, v106, "1980-01-01", false, "unemployed", 50 + i));
+    d.sync(a, field_worker("tab-a", t105));
+    d.sync(b, field_worker("tab-b", t106));
+    d.eng.clock(); // (no-op: keeps the fixture's clock in view)
+    {
+        sql::transaction tx(d.db);
+        d.sums.open_month(d.db, "2025-06");
+        tx.commit();
+    }
+    auto report = rollups::report(d.db, "2025-06");
+    ASSERT_EQ(report.townships.size(), 2u);
+    EXPECT_EQ(report.total.at("four_ones_base"), 12);
+    EXPECT_EQ(report.total.at("four_ones_verified"), 9);
+    double district_pct = 100.0 * 9 / 12;
+    double mean_of_pcts = (100.0 * 9 / 10 + 0.0) / 2;
+    EXPECT_DOUBLE_EQ(district_pct, 75.0);
+    EXPECT_NE(district_pct, mean_of_pcts);
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+TEST(rollups, an_approved_month_that_changes_gets_a_new_revision_with_the_difference) {
+    district d;
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    auto pa = field_worker("tab-a", t105);
+    auto p = *a.create("person", person(t105, v105, "1980-01-01", true, "unemployed", 1));
+    (void)*a.create("home_visit", visit(t105, v105, p, "2025-06-10T10:00:00+08:00", false));
+    d.sync(a, pa);
+    {
+        sql::transaction tx(d.db);
+        auto rev = d.sums.approve(d.db, t105, "2025-06", "head-105", d.wall);
+        ASSERT_TRUE(rev);
+        EXPECT_EQ(*rev, 1);
+        tx.commit();
+    }
+    auto before = rollups::report(d.db, "2025-06").townships[0];
+    EXPECT_TRUE(before.approved);
+    EXPECT_EQ(before.revision, 1);
+    EXPECT_FALSE(before.changed_since_approval);
+
+    // A late verification visit for June arrives after approval.
+    (void)*a.create("home_visit", visit(t105, v105, p, "2025-06-20T10:00:00+08:00", true));
+    d.sync(a, pa);
+    auto after = rollups::report(d.db, "2025-06").townships[0];
+    EXPECT_EQ(after.revision, 2);
+    EXPECT_TRUE(after.changed_since_approval);
+    EXPECT_EQ(after.approved_figures.at("home_visits"), 1); // what was approved stays
+    EXPECT_EQ(after.live.at("home_visits"), 2);
+    ASSERT_TRUE(after.changes.count("home_visits"));
+    EXPECT_EQ(after.changes.at("home_visits"), std::make_pair(std::int64_t{1}, std::int64_t{2}));
+    EXPECT_EQ(after.changes.at("four_ones_verified"),
+              std::make_pair(std::int64_t{0}, std::int64_t{1}));
+    {
+        sql::transaction tx(d.db);
+        EXPECT_EQ(*d.sums.approve(d.db, t105, "2025-06", "head-105", d.wall), 2);
+        tx.commit();
+    }
+    auto reapproved = rollups::report(d.db, "2025-06").townships[0];
+    EXPECT_EQ(reapproved.revision, 2);
+    EXPECT_FALSE(reapproved.changed_since_approval);
+    EXPECT_TRUE(reapproved.changes.empty());
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+} // namespace
+} // namespace fieldsync
