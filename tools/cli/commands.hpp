@@ -20,5 +20,13 @@ int cmd_init(const args& a);
 int cmd_check(const args& a);
 int cmd_collections(const args& a);
 int cmd_demo(const args& a); // demo.cpp
+// admin.cpp: operate on DIR/fieldsync.db directly, next to a running fieldsyncd.
+int cmd_users(const args& a);
+int cmd_tablets(const args& a);
+int cmd_divisions(const args& a);
+int cmd_backup(const args& a);
+// reports.cpp: monthly indicators and exports.
+int cmd_rollups(const args& a);
+int cmd_export(const args& a);
 
 } // namespace fieldsync::cli

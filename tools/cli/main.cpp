@@ -39,10 +39,17 @@ struct command {
 
 // Keep sorted by name; `fieldsync help` prints this table.
 constexpr command commands[] = {
+    {"backup", cmd_backup, "backup --data DIR --out FILE: online copy of a live database"},
     {"check", cmd_check, "check --data DIR: integrity check and record counts"},
     {"collections", cmd_collections, "collections: the record types this build accepts"},
     {"demo", cmd_demo, "demo --data DIR [--scale N] [--seed S]: create a demo district"},
+    {"divisions", cmd_divisions, "divisions add|list --data DIR: the district's divisions"},
+    {"export", cmd_export,
+     "export rollups|records --data DIR ... --format csv|xlsx --out FILE: spreadsheets"},
     {"init", cmd_init, "init --data DIR: create or upgrade the district database"},
+    {"rollups", cmd_rollups, "rollups check|show --data DIR [--month YYYY-MM]: monthly figures"},
+    {"tablets", cmd_tablets, "tablets code|list|revoke --data DIR: enrolment codes, revocation"},
+    {"users", cmd_users, "users add|list|scope|disable --data DIR: users and their scopes"},
 };
 
 int usage() {
