@@ -14,6 +14,7 @@
 #include "schema/embedded.hpp"
 #include "schema/formats.hpp"
 #include "sync/engine.hpp"
+#include "sync/rollups.hpp"
 #include "sync/sqlite.hpp"
 
 #include <boost/json/parse.hpp>
@@ -1153,6 +1154,9 @@ int cmd_demo(const args& a) {
         tx.commit();
     }
     engine eng(catalog::builtin(), engine_config{}, db);
+    // The monthly indicators are maintained as the data goes in, exactly as on the server.
+    rollups indicators;
+    eng.add_observer(&indicators);
 
     // Tablets: one per 600 persons of a township (at least one), each serving a share of its
     // villages, and one at each township office (the township head's).
