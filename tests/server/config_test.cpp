@@ -1,0 +1,43 @@
+// fieldsyncd settings: file < environment < flags.
+#include "server/config.hpp"
+#include "sync/test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace fieldsync {
+namespace {
+
+TEST(config, flags_win_over_environment_which_wins_over_the_file) {
+    testing::temp_dir dir;
+    {
+        std::ofstream f(dir.file("fieldsyncd.conf"));
+        f << "# comment\nlisten = 127.0.0.1:9000\nthreads = 3\nreaders = 5\n";
+    }
+    std::map<std::string, std::string> env{{"FIELDSYNC_THREADS", "4"},
+                                           {"FIELDSYNC_MAX_BODY_BYTES", "4096"}};
+    std::string why;
+    auto cfg = server::load({"--data", dir.file("d"), "--config", dir.file("fieldsyncd.conf"),
+                             "--readers=7", "--max-pipeline", "2"},
+                            env, &why);
+    ASSERT_TRUE(cfg) << why;
+    EXPECT_EQ(cfg->listen, "127.0.0.1:9000"); // file
+    EXPECT_EQ(cfg->threads, 4u);              // env over file
+    EXPECT_EQ(cfg->readers, 7u);              // flag over file
+    EXPECT_EQ(cfg->max_body_bytes, 4096u);    // env
+    EXPECT_EQ(cfg->max_pipeline, 2u);         // flag, dashes as underscores
+}
+
+TEST(config, bad_settings_are_refused_with_a_reason) {
+    std::string why;
+    EXPECT_FALSE(server::load({}, {}, &why));
+    EXPECT_NE(why.find("--data"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--threads", "many"}, {}, &why));
+    EXPECT_NE(why.find("threads"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
+    EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
+}
+
+} // namespace
+} // namespace fieldsync
