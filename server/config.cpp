@@ -171,6 +171,9 @@ result<config> load(const std::vector<std::string>& args,
             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         std::string sub;
         if (!set(c, key, value, &sub)) {
+            // Other fieldsync tools have FIELDSYNC_* variables of their own (FIELDSYNC_JOBS, …).
+            if (sub.starts_with("unknown setting"))
+                continue;
             bad(why, "environment " + name + ": " + sub);
             return errc::invalid_argument;
         }

@@ -16,7 +16,8 @@ TEST(config, flags_win_over_environment_which_wins_over_the_file) {
         f << "# comment\nlisten = 127.0.0.1:9000\nthreads = 3\nreaders = 5\n";
     }
     std::map<std::string, std::string> env{{"FIELDSYNC_THREADS", "4"},
-                                           {"FIELDSYNC_MAX_BODY_BYTES", "4096"}};
+                                           {"FIELDSYNC_MAX_BODY_BYTES", "4096"},
+                                           {"FIELDSYNC_JOBS", "2"}}; // another tool's: ignored
     std::string why;
     auto cfg = server::load({"--data", dir.file("d"), "--config", dir.file("fieldsyncd.conf"),
                              "--readers=7", "--max-pipeline", "2"},
