@@ -387,8 +387,8 @@ struct server::impl {
     explicit impl(config c)
         : cfg(std::move(c)), cat(load_catalog(cfg)),
           db_path((fs::path(cfg.data_dir) / "fieldsync.db").string()),
-          ioc(static_cast<int>(cfg.threads)), ssl_ctx(ssl::context::tls_server), acceptor(ioc),
-          signals(ioc), drain_timer(ioc), state(cfg, stats, ioc) {}
+          ssl_ctx(ssl::context::tls_server), state(cfg, stats, ioc),
+          ioc(static_cast<int>(cfg.threads)), acceptor(ioc), signals(ioc), drain_timer(ioc) {}
 
     config cfg;
     catalog cat;
@@ -400,12 +400,14 @@ struct server::impl {
     std::unique_ptr<writer> wr;
     std::unique_ptr<reader_pool> readers;
     std::unique_ptr<api> app;
-    asio::io_context ioc;
+    // Declared before the io_context so that they outlive it: sessions still referenced by
+    // handlers that never ran (a shutdown past its grace period) are destroyed with it.
     ssl::context ssl_ctx;
+    shared_state state;
+    asio::io_context ioc;
     tcp::acceptor acceptor;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
-    shared_state state;
     std::vector<std::thread> threads;
     std::atomic<bool> stopping{false};
     bool background = false; // start() rather than run(): stop() joins the threads
