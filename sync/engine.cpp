@@ -718,7 +718,10 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
             out.reset = true;
             out.reset_reason = "tombstones_expired";
         } else if (cur->seq > high) {
-            return errc::bad_cursor;
+            // A genuine cursor from beyond this database's history: the database was restored
+            // from a backup. Start the tablet over rather than leave it stuck.
+            out.reset = true;
+            out.reset_reason = "database_restored";
         } else {
             after = cur->seq;
         }

@@ -37,7 +37,8 @@ enum class merge_outcome {
 
 merge_outcome merge_field(const std::optional<field_state>& stored, const field_write& incoming);
 
-// True if the outcome changes the stored value or clock.
+// True if the outcome stores the write's value and clock. (concurrent_same_value stores the
+// higher of the two clocks, which may be the write's: the engine handles that case itself.)
 constexpr bool takes_write(merge_outcome o) noexcept {
     return o == merge_outcome::inserted || o == merge_outcome::clean_update ||
            o == merge_outcome::concurrent_won || o == merge_outcome::stale_clean_update;

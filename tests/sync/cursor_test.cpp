@@ -102,10 +102,14 @@ TEST(cursor, forged_cursors_are_bad) {
         EXPECT_FALSE(d) << c;
         EXPECT_TRUE(f.is_bad_cursor(c)) << c;
     }
-    // A well-formed cursor with a MAC of this database but a sequence it never reached.
+    // A well-formed cursor with a MAC of this database but a sequence it never reached: the
+    // database was restored from a backup. The tablet starts over instead of being stuck.
     auto future =
         f.server.eng.encode_cursor(engine::last_seq(f.server.db) + 10, worker("tab-a").where);
-    EXPECT_TRUE(f.is_bad_cursor(future));
+    EXPECT_FALSE(f.is_bad_cursor(future));
+    auto restored = f.server.pull(worker("tab-a"), pull_request{future, 10});
+    EXPECT_TRUE(restored.reset);
+    EXPECT_EQ(restored.reset_reason, "database_restored");
     // The empty cursor is the first pull, not a bad one.
     EXPECT_FALSE(f.is_bad_cursor(""));
 }
