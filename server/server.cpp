@@ -5,6 +5,7 @@
 #include "server/metrics.hpp"
 #include "server/tls.hpp"
 #include "sync/engine.hpp"
+#include "sync/rollups.hpp"
 #include "sync/writer.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -396,6 +397,8 @@ struct server::impl {
     tls_files tls;
     std::string fingerprint;
     metrics stats;
+    // Monthly figures maintained by the writer in step with the records (before eng: outlives it).
+    rollups monthly;
     std::unique_ptr<engine> eng;
     std::unique_ptr<writer> wr;
     std::unique_ptr<reader_pool> readers;
@@ -528,6 +531,7 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     engine_config ec;
     ec.max_clock_ahead_ms = d.cfg.max_clock_ahead_ms;
     d.eng = std::make_unique<engine>(d.cat, ec, conn);
+    d.eng->add_observer(&d.monthly);
     d.wr = std::make_unique<writer>(std::move(conn));
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
     d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);
