@@ -2,6 +2,7 @@
 
 #include "schema/rules.hpp"
 #include "server/auth.hpp"
+#include "server/review_api.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -172,6 +173,9 @@ route match(std::string_view path) {
         return r;
     if (auto r = param_route("/v1/admin/devices/", {"revoke"}, "/v1/admin/devices/:id/"); r.found)
         return r;
+    // Review and rollups: review_api routes within these and labels them itself.
+    if (review_api::serves(path))
+        return route{"/v1/review", {}, {method::get, method::post}, true};
     return {};
 }
 
@@ -247,7 +251,10 @@ struct api::context {
 };
 
 api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server::metrics& m)
-    : cfg_(cfg), engine_(eng), writer_(w), readers_(readers), metrics_(m) {}
+    : cfg_(cfg), engine_(eng), writer_(w), readers_(readers), metrics_(m),
+      review_(std::make_unique<review_api>(eng, w)) {}
+
+api::~api() = default;
 
 void api::handle(http_request req, reply_fn reply) {
     auto ctx = std::make_shared<context>();
@@ -411,6 +418,26 @@ void api::handle(http_request req, reply_fn reply) {
 // Runs on a reader thread with the caller authenticated: pushes and admin endpoints.
 void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& c) {
     const auto& label = ctx->r.label;
+    if (label == "/v1/review") {
+        std::string_view target = ctx->req.target;
+        auto qmark = target.find('?');
+        review_call call{ctx->req.method, target.substr(0, qmark),
+                         qmark == std::string_view::npos ? std::string_view{}
+                                                         : target.substr(qmark + 1),
+                         ctx->body, ctx->id};
+        ctx->facts.route = review_api::label_for(call.path);
+        review_->handle(call, c, [ctx](http_response res) {
+            if (res.status >= 400) {
+                boost::system::error_code ec;
+                auto v = json::parse(res.body, ec);
+                if (!ec && v.is_object())
+                    if (const auto* e = v.as_object().if_contains("error"); e && e->is_object())
+                        ctx->facts.error = std::string(str_field(e->as_object(), "code"));
+            }
+            ctx->send(std::move(res));
+        });
+        return;
+    }
     if (label == "/v1/sync/push") {
         if (ctx->id.role != auth::role::field_worker)
             return ctx->fail(403, "forbidden",

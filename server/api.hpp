@@ -17,11 +17,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace fieldsync::server {
+
+class review_api;
 
 enum class method { get, post, other };
 
@@ -60,6 +63,7 @@ public:
 
     api(const config& cfg, engine& eng, writer& w, reader_pool& readers,
         fieldsync::server::metrics& m);
+    ~api();
 
     void handle(http_request req, reply_fn reply);
 
@@ -84,6 +88,7 @@ private:
     reader_pool& readers_;
     fieldsync::server::metrics& metrics_;
     std::atomic<bool> shutting_down_{false};
+    std::unique_ptr<review_api> review_; // /v1/review/…, /v1/rollups/…, /v1/admin/access-log
 };
 
 } // namespace fieldsync::server

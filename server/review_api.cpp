@@ -1,0 +1,599 @@
+#include "server/review_api.hpp"
+
+#include "sync/export.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace fieldsync::server {
+
+namespace json = boost::json;
+
+namespace {
+
+http_response json_reply(unsigned status, const json::value& v) {
+    http_response r;
+    r.status = status;
+    r.body = json::serialize(v);
+    return r;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char ch = s[i];
+        if (ch == '+') {
+            out += ' ';
+        } else if (ch == '%') {
+            auto hex = [](char h) {
+                if (h >= '0' && h <= '9')
+                    return h - '0';
+                if (h >= 'a' && h <= 'f')
+                    return h - 'a' + 10;
+                if (h >= 'A' && h <= 'F')
+                    return h - 'A' + 10;
+                return -1;
+            };
+            int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
+            int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                out += ch;
+                continue;
+            }
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+    std::map<std::string, std::string> out;
+    while (!q.empty()) {
+        auto amp = q.find('&');
+        auto part = q.substr(0, amp);
+        auto eq = part.find('=');
+        if (!part.empty())
+            out[percent_decode(part.substr(0, eq))] =
+                eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1));
+        if (amp == std::string_view::npos)
+            break;
+        q = q.substr(amp + 1);
+    }
+    return out;
+}
+
+std::uint32_t number_or(const std::map<std::string, std::string>& q, const char* key,
+                        std::uint32_t def) {
+    auto it = q.find(key);
+    if (it == q.end() || it->second.empty() || it->second.size() > 9)
+        return def;
+    for (char ch : it->second)
+        if (ch < '0' || ch > '9')
+            return def;
+    return static_cast<std::uint32_t>(std::stoul(it->second));
+}
+
+std::string get(const std::map<std::string, std::string>& q, const char* key) {
+    auto it = q.find(key);
+    return it == q.end() ? std::string() : it->second;
+}
+
+json::object summary_json(const record_summary& r) {
+    return {{"collection", r.collection},
+            {"id", r.id.to_string()},
+            {"township", r.township},
+            {"village", r.village},
+            {"fields", r.fields},
+            {"review", r.review},
+            {"review_comment", r.review_comment},
+            {"created_by", r.created_by},
+            {"created_device", r.created_device},
+            {"created_ms", r.created_ms},
+            {"updated_ms", r.updated_ms},
+            {"deleted", r.deleted},
+            {"open_conflicts", r.open_conflicts}};
+}
+
+json::object figures_json(const figures& f) {
+    json::object o;
+    for (const auto& [k, v] : f)
+        o[k] = v;
+    return o;
+}
+
+json::object ack_json(const mutation_ack& a) {
+    return encode(a).as_object();
+}
+
+std::string_view str_field(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
+}
+
+// Splits "/v1/review/records/<id>/history" after `prefix` into the id and the action.
+std::pair<std::string_view, std::string_view> id_and_action(std::string_view path,
+                                                            std::string_view prefix) {
+    auto rest = path.substr(prefix.size());
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos)
+        return {rest, {}};
+    return {rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+} // namespace
+
+review_api::review_api(engine& eng, writer& w) : engine_(eng), writer_(w), office_(eng.schema()) {}
+
+std::string review_api::label_for(std::string_view path) {
+    for (const char* fixed : {"/v1/admin/access-log", "/v1/review/records", "/v1/review/export",
+                              "/v1/review/conflicts", "/v1/review/quarantine"})
+        if (path == fixed)
+            return fixed;
+    auto with_action = [&](std::string_view prefix, std::string_view label,
+                           std::initializer_list<std::string_view> actions) -> std::string {
+        auto [id, action] = id_and_action(path, prefix);
+        (void)id;
+        if (action.empty())
+            return std::string(label);
+        for (auto a : actions)
+            if (action == a)
+                return std::string(label) + "/" + std::string(a);
+        return std::string(label) + "/other";
+    };
+    if (path.starts_with("/v1/review/records/"))
+        return with_action("/v1/review/records/", "/v1/review/records/:id",
+                           {"history", "review", "reveal"});
+    if (path.starts_with("/v1/review/conflicts/"))
+        return with_action("/v1/review/conflicts/", "/v1/review/conflicts/:id", {"resolve"});
+    if (path.starts_with("/v1/review/quarantine/"))
+        return with_action("/v1/review/quarantine/", "/v1/review/quarantine/:id",
+                           {"resubmit", "dismiss"});
+    if (path.starts_with("/v1/rollups/"))
+        return with_action("/v1/rollups/", "/v1/rollups/:month", {"export", "approve"});
+    return "/v1/review";
+}
+
+bool review_api::serves(std::string_view path) {
+    return path.starts_with("/v1/review/") || path.starts_with("/v1/rollups/") ||
+           path == "/v1/admin/access-log";
+}
+
+void review_api::handle(const review_call& call, sql::connection& c, reply_fn reply) {
+    auto fail = [&](unsigned status, std::string_view code, std::string_view message) {
+        reply(error_response(status, code, message));
+    };
+    const auto& who = call.id.who;
+    const bool admin = call.id.role == auth::role::district_admin;
+    const bool head = call.id.role == auth::role::township_head;
+    const auto q = parse_query(call.query);
+    const auto path = call.path;
+    const bool is_get = call.method == method::get;
+    const bool is_post = call.method == method::post;
+
+    if (!admin && !head) {
+        fail(403, "forbidden",
+             "review is for township heads and district admins; field workers see their "
+             "records on the tablet");
+        return;
+    }
+
+    // Runs `apply` on the writer; answers with `respond(result)` after the commit.
+    auto write = [this, reply](auto apply, auto respond) {
+        using out_t = decltype(apply(std::declval<sql::connection&>()));
+        auto out = std::make_shared<std::optional<out_t>>();
+        writer_.submit(
+            [out, apply](sql::connection& db) { *out = apply(db); },
+            [out, respond, reply](boost::system::error_code ec) {
+                if (ec == errc::unsupported)
+                    return reply(error_response(503, "shutting_down", "the server is stopping"));
+                if (ec || !*out)
+                    return reply(error_response(503, "storage_failure", "not stored; try again"));
+                respond(**out);
+            });
+    };
+    auto not_found = [&] { fail(404, "not_found", "no such record in your scope"); };
+    auto from_errc = [reply](boost::system::error_code ec) {
+        if (ec == errc::not_found)
+            return reply(error_response(404, "not_found", "not found in your scope"));
+        if (ec == errc::too_large)
+            return reply(error_response(413, "too_large", "the comment is too long"));
+        reply(error_response(400, "invalid_argument", "check the request's values"));
+    };
+
+    if (path == "/v1/admin/access-log") {
+        if (!admin || !is_get) {
+            fail(admin ? 405 : 403, admin ? "method_not_allowed" : "forbidden",
+                 "the access log is for district admins (GET)");
+            return;
+        }
+        json::array entries;
+        for (auto& e : review::access_log(c, number_or(q, "limit", 200)))
+            entries.push_back(std::move(e));
+        reply(json_reply(200, json::object{{"entries", std::move(entries)}}));
+        return;
+    }
+
+    // ---- Records ----
+    if (path == "/v1/review/records" || path == "/v1/review/export") {
+        record_query rq;
+        rq.collection = get(q, "collection");
+        rq.village = get(q, "village");
+        rq.worker = get(q, "worker");
+        rq.review = get(q, "review");
+        rq.text = get(q, "q");
+        rq.from = get(q, "from");
+        rq.to = get(q, "to");
+        rq.include_deleted = get(q, "include_deleted") == "true";
+        rq.limit = number_or(q, "limit", 50);
+        rq.offset = number_or(q, "offset", 0);
+        if (!is_get) {
+            fail(405, "method_not_allowed", "use GET");
+            return;
+        }
+        if (path == "/v1/review/export") {
+            const auto* decl = engine_.schema().find(rq.collection);
+            auto format = get(q, "format");
+            if (!decl || (format != "csv" && format != "xlsx")) {
+                fail(400, "invalid_argument", "give collection=NAME and format=csv|xlsx");
+                return;
+            }
+            std::vector<record_summary> all;
+            rq.limit = 500;
+            rq.offset = 0;
+            for (;;) {
+                auto page = office_.list(c, who, rq);
+                if (!page) {
+                    fail(400, "invalid_argument", "check the filters (dates are YYYY-MM-DD)");
+                    return;
+                }
+                all.insert(all.end(), page->items.begin(), page->items.end());
+                if (page->items.size() < rq.limit || all.size() > 200000)
+                    break;
+                rq.offset += rq.limit;
+            }
+            auto table = records_table(*decl, all, get(q, "lang") != "en");
+            http_response res;
+            if (format == "csv") {
+                res.body = to_csv(table);
+                res.content_type = "text/csv; charset=utf-8";
+            } else {
+                auto x = to_xlsx(table, rq.collection);
+                if (!x) {
+                    fail(500, "internal", "the spreadsheet could not be written");
+                    return;
+                }
+                res.body = std::move(*x);
+                res.content_type =
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+            }
+            res.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
+                                                                rq.collection + "." + format +
+                                                                "\"");
+            reply(std::move(res));
+            return;
+        }
+        auto page = office_.list(c, who, rq);
+        if (!page) {
+            fail(400, "invalid_argument",
+                 "check the filters: collection, review (received|has_issues|approved), dates "
+                 "YYYY-MM-DD, q at most 200 characters");
+            return;
+        }
+        json::array items;
+        for (const auto& r : page->items)
+            items.push_back(summary_json(r));
+        reply(json_reply(200, json::object{{"items", std::move(items)},
+                                           {"total", page->total},
+                                           {"offset", rq.offset}}));
+        return;
+    }
+    if (path.starts_with("/v1/review/records/")) {
+        auto [id_text, action] = id_and_action(path, "/v1/review/records/");
+        auto id = uuid::parse(id_text);
+        if (!id) {
+            not_found();
+            return;
+        }
+        if (action.empty() && is_get) {
+            auto r = office_.get(c, who, *id);
+            if (!r)
+                not_found();
+            else
+                reply(json_reply(200, summary_json(*r)));
+            return;
+        }
+        if (action == "history" && is_get) {
+            auto h = office_.history(c, who, *id);
+            if (!h) {
+                not_found();
+                return;
+            }
+            json::array entries;
+            for (const auto& e : *h)
+                entries.push_back(json::object{{"seq", e.seq},
+                                               {"user", e.user},
+                                               {"device", e.device},
+                                               {"at_ms", e.at_ms},
+                                               {"changes", e.changes}});
+            reply(json_reply(200, json::object{{"history", std::move(entries)}}));
+            return;
+        }
+        if (action == "review" && is_post) {
+            auto state = parse_review_state(str_field(call.body, "state"));
+            if (!state) {
+                fail(400, "invalid_argument",
+                     "\"state\" must be received, has_issues or approved (has_issues needs a "
+                     "\"comment\")");
+                return;
+            }
+            std::string comment(str_field(call.body, "comment"));
+            auto uid = *id;
+            write(
+                [this, who, uid, s = *state, comment](sql::connection& db) {
+                    return office_.set_review_state(db, engine_, who, uid, s, comment);
+                },
+                [reply, from_errc](const result<mutation_ack>& r) {
+                    if (!r)
+                        return from_errc(r.error());
+                    if (r->status != ack_status::applied)
+                        return reply(error_response(422, r->code, r->message_en));
+                    reply(json_reply(200, ack_json(*r)));
+                });
+            return;
+        }
+        if (action == "reveal" && is_post) {
+            std::string field(str_field(call.body, "field"));
+            auto uid = *id;
+            write(
+                [this, who, uid, field](sql::connection& db) {
+                    return office_.reveal(db, who, uid, field, system_wall_ms());
+                },
+                [reply, from_errc](const result<std::string>& r) {
+                    if (!r)
+                        return from_errc(r.error());
+                    reply(json_reply(200, json::object{{"value", *r}}));
+                });
+            return;
+        }
+        fail(405, "method_not_allowed", "not a method or action of records");
+        return;
+    }
+
+    // ---- Conflicts ----
+    if (path == "/v1/review/conflicts") {
+        auto status = get(q, "status");
+        if (status.empty())
+            status = "open";
+        if (!is_get || (status != "open" && status != "resolved")) {
+            fail(400, "invalid_argument", "GET with status=open|resolved");
+            return;
+        }
+        json::array items;
+        for (const auto& e : office_.conflicts(c, who, status))
+            items.push_back(json::object{{"id", e.id},
+                                         {"collection", e.collection},
+                                         {"record", e.record.to_string()},
+                                         {"township", e.township},
+                                         {"village", e.village},
+                                         {"field", e.field},
+                                         {"winner", json::object{{"value", e.winner_value},
+                                                                 {"user", e.winner_user},
+                                                                 {"device", e.winner_device},
+                                                                 {"at_ms", e.winner_ms}}},
+                                         {"loser", json::object{{"value", e.loser_value},
+                                                                {"user", e.loser_user},
+                                                                {"device", e.loser_device},
+                                                                {"at_ms", e.loser_ms}}},
+                                         {"opened_ms", e.opened_ms},
+                                         {"status", e.status},
+                                         {"resolved_by", e.resolved_by},
+                                         {"resolution", e.resolution}});
+        reply(json_reply(200, json::object{{"conflicts", std::move(items)}}));
+        return;
+    }
+    if (path.starts_with("/v1/review/conflicts/")) {
+        auto [id_text, action] = id_and_action(path, "/v1/review/conflicts/");
+        std::int64_t cid = 0;
+        bool ok = !id_text.empty() && id_text.size() < 18;
+        for (char ch : id_text)
+            ok = ok && ch >= '0' && ch <= '9';
+        if (ok)
+            cid = std::stoll(std::string(id_text));
+        if (!ok || action != "resolve" || !is_post) {
+            fail(404, "not_found", "POST /v1/review/conflicts/{id}/resolve");
+            return;
+        }
+        std::string choice(str_field(call.body, "choice"));
+        std::optional<json::value> entered;
+        if (const auto* v = call.body.if_contains("value"))
+            entered = *v;
+        if (choice != "winner" && choice != "loser" && !(choice == "value" && entered)) {
+            fail(400, "invalid_argument", "\"choice\" is winner, loser, or value (with \"value\")");
+            return;
+        }
+        write(
+            [this, who, cid, choice, entered](sql::connection& db) {
+                return office_.resolve(db, engine_, who, cid, choice,
+                                       entered ? &*entered : nullptr);
+            },
+            [reply, from_errc](const result<mutation_ack>& r) {
+                if (!r)
+                    return from_errc(r.error());
+                if (r->status != ack_status::applied)
+                    return reply(error_response(422, r->code, r->message_en));
+                reply(json_reply(200, ack_json(*r)));
+            });
+        return;
+    }
+
+    // ---- Quarantine ----
+    if (path == "/v1/review/quarantine") {
+        auto status = get(q, "status");
+        if (status.empty())
+            status = "open";
+        if (!is_get || (status != "open" && status != "resubmitted" && status != "dismissed")) {
+            fail(400, "invalid_argument", "GET with status=open|resubmitted|dismissed");
+            return;
+        }
+        json::array items;
+        for (const auto& e : office_.quarantine(c, who, status))
+            items.push_back(json::object{{"id", e.id},
+                                         {"device", e.device},
+                                         {"user", e.user},
+                                         {"mutation_seq", e.mutation_seq},
+                                         {"collection", e.collection},
+                                         {"record_id", e.record_id},
+                                         {"township", e.township},
+                                         {"code", e.code},
+                                         {"field", e.field},
+                                         {"message", e.message_zh},
+                                         {"message_en", e.message_en},
+                                         {"received_ms", e.received_ms},
+                                         {"status", e.status},
+                                         {"note", e.note},
+                                         {"payload", e.payload}});
+        reply(json_reply(200, json::object{{"quarantine", std::move(items)}}));
+        return;
+    }
+    if (path.starts_with("/v1/review/quarantine/")) {
+        auto [id_text, action] = id_and_action(path, "/v1/review/quarantine/");
+        std::int64_t qid = 0;
+        bool ok = !id_text.empty() && id_text.size() < 18;
+        for (char ch : id_text)
+            ok = ok && ch >= '0' && ch <= '9';
+        if (ok)
+            qid = std::stoll(std::string(id_text));
+        if (!ok || !is_post || (action != "resubmit" && action != "dismiss")) {
+            fail(404, "not_found", "POST /v1/review/quarantine/{id}/resubmit|dismiss");
+            return;
+        }
+        if (action == "dismiss") {
+            std::string reason(str_field(call.body, "reason"));
+            write([this, who, qid,
+                   reason](sql::connection& db) { return office_.dismiss(db, who, qid, reason); },
+                  [reply, from_errc](const result<void>& r) {
+                      if (!r)
+                          return from_errc(r.error());
+                      reply(json_reply(200, json::object{{"status", "dismissed"}}));
+                  });
+            return;
+        }
+        const auto* fields = call.body.if_contains("fields");
+        if (!fields || !fields->is_object()) {
+            fail(400, "invalid_argument", "give the repaired record as \"fields\": {...}");
+            return;
+        }
+        json::object repaired = fields->as_object();
+        write(
+            [this, who, qid, repaired](sql::connection& db) {
+                return office_.resubmit(db, engine_, who, qid, repaired);
+            },
+            [reply, from_errc](const result<mutation_ack>& r) {
+                if (!r)
+                    return from_errc(r.error());
+                if (r->status != ack_status::applied)
+                    return reply(error_response(422, r->code, r->message_en));
+                reply(json_reply(200, ack_json(*r)));
+            });
+        return;
+    }
+
+    // ---- Rollups ----
+    if (path.starts_with("/v1/rollups/")) {
+        auto [month, action] = id_and_action(path, "/v1/rollups/");
+        if (!is_month(month)) {
+            fail(400, "invalid_argument", "the month is YYYY-MM");
+            return;
+        }
+        if (action.empty() || action == "export") {
+            if (!is_get) {
+                fail(405, "method_not_allowed", "use GET");
+                return;
+            }
+            auto report = rollups::report(c, month);
+            if (!admin) {
+                // A township head sees their own township; its figures are the total.
+                std::erase_if(report.townships, [&](const township_month& t) {
+                    return t.township != who.where.township;
+                });
+                report.total = report.townships.empty() ? figures{} : report.townships[0].live;
+            }
+            if (action == "export") {
+                auto format = get(q, "format");
+                auto table = report_table(report, get(q, "lang") != "en");
+                http_response res;
+                if (format == "csv") {
+                    res.body = to_csv(table);
+                    res.content_type = "text/csv; charset=utf-8";
+                } else if (format == "xlsx") {
+                    auto x = to_xlsx(table, month);
+                    if (!x) {
+                        fail(500, "internal", "the spreadsheet could not be written");
+                        return;
+                    }
+                    res.body = std::move(*x);
+                    res.content_type =
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+                } else {
+                    fail(400, "invalid_argument", "format=csv|xlsx");
+                    return;
+                }
+                res.headers.emplace_back("Content-Disposition", "attachment; filename=\"rollups-" +
+                                                                    std::string(month) + "." +
+                                                                    format + "\"");
+                reply(std::move(res));
+                return;
+            }
+            json::array rows;
+            for (const auto& t : report.townships) {
+                json::object changes;
+                for (const auto& [k, v] : t.changes)
+                    changes[k] = json::array{v.first, v.second};
+                rows.push_back(json::object{{"township", t.township},
+                                            {"name", t.name},
+                                            {"live", figures_json(t.live)},
+                                            {"approved", t.approved},
+                                            {"revision", t.revision},
+                                            {"changed_since_approval", t.changed_since_approval},
+                                            {"approved_figures", figures_json(t.approved_figures)},
+                                            {"changes", std::move(changes)}});
+            }
+            reply(json_reply(200, json::object{{"month", report.month},
+                                               {"townships", std::move(rows)},
+                                               {"total", figures_json(report.total)}}));
+            return;
+        }
+        if (action == "approve" && is_post) {
+            if (!head) {
+                fail(403, "forbidden", "a township head approves their township's month");
+                return;
+            }
+            std::string township = who.where.township;
+            std::string m(month);
+            std::string user = who.user;
+            write(
+                [this, township, m, user](sql::connection& db) {
+                    return monthly_.approve(db, township, m, user, system_wall_ms());
+                },
+                [reply, from_errc, township, m](const result<int>& r) {
+                    if (!r)
+                        return from_errc(r.error());
+                    reply(json_reply(
+                        200, json::object{{"township", township}, {"month", m}, {"revision", *r}}));
+                });
+            return;
+        }
+        fail(404, "not_found", "GET /v1/rollups/{month}[/export], POST …/approve");
+        return;
+    }
+    fail(404, "not_found", "no such review endpoint");
+    return;
+}
+
+} // namespace fieldsync::server

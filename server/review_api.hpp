@@ -1,0 +1,53 @@
+// The review and rollups part of the HTTP API (docs/protocol.md, "Review and rollups"): township
+// heads review their township, district admins the district. Transport-independent like api.hpp:
+// it is called on a reader thread with the caller authenticated, answers reads from that reader
+// connection and hands writes to the writer thread.
+//
+// Thread-safety: handle() may run on any reader thread concurrently; the reply callback runs on
+// the reader or the writer thread.
+#pragma once
+
+#include "server/api.hpp"
+#include "server/auth.hpp"
+#include "sync/review.hpp"
+#include "sync/rollups.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace fieldsync::server {
+
+struct review_call {
+    fieldsync::server::method method = method::other;
+    std::string_view path;  // without the query
+    std::string_view query; // after '?', undecoded
+    const boost::json::object& body;
+    const auth::identity& id;
+};
+
+class review_api {
+public:
+    using reply_fn = std::function<void(http_response)>;
+
+    review_api(engine& eng, writer& w);
+
+    // True for the paths this part of the API serves.
+    static bool serves(std::string_view path);
+
+    // The route label for logs and metrics: fixed text, no ids or other user data.
+    static std::string label_for(std::string_view path);
+
+    // Answers the call through `reply` (at once, or after the writer committed).
+    void handle(const review_call& call, sql::connection& c, reply_fn reply);
+
+private:
+    engine& engine_;
+    writer& writer_;
+    review office_;
+    rollups monthly_; // for approvals; the same (default) configuration as the server's observer
+};
+
+} // namespace fieldsync::server
