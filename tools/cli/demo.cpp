@@ -13,6 +13,7 @@
 #include "schema/catalog.hpp"
 #include "schema/embedded.hpp"
 #include "schema/formats.hpp"
+#include "server/auth.hpp"
 #include "sync/engine.hpp"
 #include "sync/rollups.hpp"
 #include "sync/sqlite.hpp"
@@ -1211,6 +1212,48 @@ int cmd_demo(const args& a) {
         rejected_codes[code] = n;
     const json::object rejected_codes_copy = rejected_codes;
 
+    // Logins for every simulated worker and township office, a district admin, and a one-time
+    // enrolment code per field worker so that a tablet (or the simulator) can join as them.
+    json::array users, codes;
+    {
+        sql::transaction tx(db);
+        const auto now = system_wall_ms();
+        auto add = [&](const auth::user& u, const std::string& password) {
+            auto made = auth::add_user(db, u, password, now);
+            if (!made)
+                throw std::runtime_error("demo user " + u.username + ": " + made.error.message);
+            users.push_back({{"username", u.username},
+                             {"password", password},
+                             {"role", auth::to_string(u.role)},
+                             {"township", u.township}});
+        };
+        add(auth::user{"admin", auth::role::district_admin, "", {}, false, 0}, "demo-admin-2026");
+        std::set<std::string> seen;
+        for (const auto& d : devices) {
+            if (!seen.insert(d.who.user).second)
+                continue;
+            bool office = d.who.user.starts_with("head-");
+            auth::user u{d.who.user,
+                         office ? auth::role::township_head : auth::role::field_worker,
+                         d.who.where.township,
+                         office ? std::vector<std::string>{} : d.who.where.villages,
+                         false,
+                         0};
+            add(u, office ? "demo-head-2026" : "demo-worker-2026");
+            if (office)
+                continue;
+            auto code =
+                auth::create_enrolment_code(db, u.username, std::int64_t{7} * 86400000, now);
+            if (!code)
+                throw std::runtime_error("demo code: " + code.error.message);
+            codes.push_back({{"code", code.value->code},
+                             {"username", u.username},
+                             {"township", u.township},
+                             {"expires_ms", code.value->expires_ms}});
+        }
+        tx.commit();
+    }
+
     json::array device_list;
     for (const auto& d : devices)
         device_list.push_back({{"device", d.who.device},
@@ -1228,9 +1271,8 @@ int cmd_demo(const args& a) {
         {"seed", opt->seed},
         {"scale", opt->scale},
         {"period", {{"from", date_text(sim.first_day())}, {"until", date_text(opt->until_day)}}},
-        // Logins and tablet enrolment codes come from the server's auth layer (docs/demo.md).
-        {"users", json::array{}},
-        {"enrolment_codes", json::array{}},
+        {"users", std::move(users)},
+        {"enrolment_codes", std::move(codes)},
         {"devices", std::move(device_list)},
         {"counts", counts},
         {"rejected_codes", std::move(rejected_codes)},
