@@ -366,8 +366,7 @@ TEST(convergence, also_when_push_answers_are_lost) {
 // (the "newer value already confirmed" guard skips only other devices' clocks), and deletes m3
 // from the outbox as applied without folding it. The record's seq is behind the tablet's cursor,
 // so no pull repairs it: the tablet shows a value its user already replaced, and diverges.
-TEST(convergence,
-     lost_push_answer_then_pull_then_partial_resend_keeps_the_newest_own_value) {
+TEST(convergence, lost_push_answer_then_pull_then_partial_resend_keeps_the_newest_own_value) {
     server_harness server;
     replica a(":memory:", test_catalog(), "tab-a");
     auto id = *a.create("item", item("x"));
