@@ -76,8 +76,10 @@ options make_options(const char* state_dir, const json::object& o) {
     opts.backoff.max = std::chrono::milliseconds(int_opt(o, "backoff_max_ms", 300000));
     opts.backoff.max_attempts = static_cast<int>(int_opt(o, "max_attempts", 8));
     opts.timeout = std::chrono::milliseconds(int_opt(o, "timeout_ms", 30000));
-    opts.push_batch = static_cast<std::size_t>(std::max<std::int64_t>(1, int_opt(o, "push_batch", 200)));
-    opts.pull_limit = static_cast<std::uint32_t>(std::max<std::int64_t>(1, int_opt(o, "pull_limit", 500)));
+    opts.push_batch =
+        static_cast<std::size_t>(std::max<std::int64_t>(1, int_opt(o, "push_batch", 200)));
+    opts.pull_limit =
+        static_cast<std::uint32_t>(std::max<std::int64_t>(1, int_opt(o, "pull_limit", 500)));
     return opts;
 }
 
@@ -100,7 +102,8 @@ int fieldsync_client_enrol(const char* state_dir, const char* server_url, const 
                            const char* options_json, fieldsync_client** out, char** error) {
     return guarded(error, [&] {
         if (!state_dir || !server_url || !code || !out)
-            return fail(error, FIELDSYNC_INVALID_ARGUMENT, "state_dir, server, code and out are required");
+            return fail(error, FIELDSYNC_INVALID_ARGUMENT,
+                        "state_dir, server, code and out are required");
         auto o = parse_object(options_json);
         if (!o)
             return fail(error, FIELDSYNC_INVALID_ARGUMENT, "options are not a JSON object");
@@ -114,8 +117,8 @@ int fieldsync_client_enrol(const char* state_dir, const char* server_url, const 
     });
 }
 
-int fieldsync_client_open(const char* state_dir, const char* options_json,
-                          fieldsync_client** out, char** error) {
+int fieldsync_client_open(const char* state_dir, const char* options_json, fieldsync_client** out,
+                          char** error) {
     return guarded(error, [&] {
         if (!state_dir || !out)
             return fail(error, FIELDSYNC_INVALID_ARGUMENT, "state_dir and out are required");
@@ -139,7 +142,8 @@ int fieldsync_client_create(fieldsync_client* c, const char* collection, const c
                             char** id_out, char** error) {
     return guarded(error, [&] {
         if (!c || !collection || !fields_json)
-            return fail(error, FIELDSYNC_INVALID_ARGUMENT, "client, collection and fields are required");
+            return fail(error, FIELDSYNC_INVALID_ARGUMENT,
+                        "client, collection and fields are required");
         auto o = parse_object(fields_json);
         if (!o)
             return fail(error, FIELDSYNC_INVALID_ARGUMENT, "fields are not a JSON object");
@@ -158,7 +162,8 @@ int fieldsync_client_update(fieldsync_client* c, const char* id, const char* fie
         auto u = id ? uuid::parse(id) : std::nullopt;
         auto o = fields_json ? parse_object(fields_json) : std::nullopt;
         if (!c || !u || !o)
-            return fail(error, FIELDSYNC_INVALID_ARGUMENT, "a client, a record id and a JSON object are required");
+            return fail(error, FIELDSYNC_INVALID_ARGUMENT,
+                        "a client, a record id and a JSON object are required");
         auto r = c->impl->update(*u, *o);
         if (!r)
             return fail(error, from_errc(r.error()), "update: " + r.error().message());
@@ -184,18 +189,17 @@ int fieldsync_client_sync(fieldsync_client* c, char** report_json, char** error)
             return fail(error, FIELDSYNC_INVALID_ARGUMENT, "no client");
         auto r = c->impl->sync();
         if (report_json)
-            *report_json = dup(json::serialize(json::object{
-                {"outcome", to_string(r.outcome)},
-                {"pushed", r.pushed},
-                {"applied", r.applied},
-                {"rejected", r.rejected},
-                {"conflicts", r.conflicts},
-                {"restamped", r.restamped},
-                {"pulled", r.pulled},
-                {"resets", r.resets},
-                {"reset_reason", r.reset_reason},
-                {"retries", r.retries},
-                {"error", r.error}}));
+            *report_json = dup(json::serialize(json::object{{"outcome", to_string(r.outcome)},
+                                                            {"pushed", r.pushed},
+                                                            {"applied", r.applied},
+                                                            {"rejected", r.rejected},
+                                                            {"conflicts", r.conflicts},
+                                                            {"restamped", r.restamped},
+                                                            {"pulled", r.pulled},
+                                                            {"resets", r.resets},
+                                                            {"reset_reason", r.reset_reason},
+                                                            {"retries", r.retries},
+                                                            {"error", r.error}}));
         switch (r.outcome) {
         case sync_outcome::complete:
             return static_cast<int>(FIELDSYNC_OK);

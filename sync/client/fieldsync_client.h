@@ -34,8 +34,8 @@ typedef enum fieldsync_status {
  * "timeout_ms": 30000, "push_batch": 200, "pull_limit": 500} */
 int fieldsync_client_enrol(const char* state_dir, const char* server_url, const char* code,
                            const char* options_json, fieldsync_client** out, char** error);
-int fieldsync_client_open(const char* state_dir, const char* options_json,
-                          fieldsync_client** out, char** error);
+int fieldsync_client_open(const char* state_dir, const char* options_json, fieldsync_client** out,
+                          char** error);
 void fieldsync_client_close(fieldsync_client* c);
 
 /* Local edits. fields_json is a JSON object of field values. *id_out: the new record's id. */

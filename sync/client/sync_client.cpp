@@ -166,8 +166,7 @@ struct sync_client::transport {
             port = p->port;
         }
         ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                        ssl::context::no_tlsv1_1);
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
         ctx.set_verify_mode(ssl::verify_peer);
         if (!pin.empty()) {
             // Pinning replaces the CA check: the certificate the server shows must be this
@@ -227,9 +226,8 @@ struct sync_client::transport {
         if (bad) // a name, not an address: send SNI
             SSL_set_tlsext_host_name(stream->native_handle(), host.c_str());
         tcp_layer.expires_after(timeout);
-        return run([&](auto handler) {
-            stream->async_handshake(ssl::stream_base::client, handler);
-        });
+        return run(
+            [&](auto handler) { stream->async_handshake(ssl::stream_base::client, handler); });
     }
 
     reply request(http::verb verb, const std::string& target, const std::string& body,
@@ -298,9 +296,8 @@ namespace {
 const char* enrolment_file = "enrolment.json";
 
 json::object to_json(const enrolment& e) {
-    return {{"server", e.server},     {"device", e.device}, {"token", e.token},
-            {"user", e.user},         {"role", e.role},     {"township", e.township},
-            {"pin", e.pin}};
+    return {{"server", e.server}, {"device", e.device},     {"token", e.token}, {"user", e.user},
+            {"role", e.role},     {"township", e.township}, {"pin", e.pin}};
 }
 
 std::optional<enrolment> read_enrolment(const fs::path& file) {
@@ -317,7 +314,7 @@ std::optional<enrolment> read_enrolment(const fs::path& file) {
         const auto* f = v.as_object().if_contains(k);
         return f && f->is_string() ? std::string(f->as_string()) : std::string();
     };
-    enrolment e{text("server"), text("device"), text("token"), text("user"),
+    enrolment e{text("server"), text("device"),   text("token"), text("user"),
                 text("role"),   text("township"), text("pin")};
     if (e.device.empty() || e.server.empty())
         return std::nullopt;
@@ -355,8 +352,8 @@ sync_client::sync_client(options opts, enrolment id)
         opts_.collections = &catalog::builtin();
     if (!opts_.sleep)
         opts_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-    replica_ = std::make_unique<replica>(replica_path_, *opts_.collections, id_.device,
-                                         opts_.wall, opts_.seed);
+    replica_ = std::make_unique<replica>(replica_path_, *opts_.collections, id_.device, opts_.wall,
+                                         opts_.seed);
     ensure_rejected_table(replica_->db());
     net_ = std::make_unique<transport>(id_, opts_);
 }
@@ -373,11 +370,9 @@ result<std::unique_ptr<sync_client>> sync_client::open(options opts, std::string
     return std::unique_ptr<sync_client>(new sync_client(std::move(opts), std::move(*e)));
 }
 
-result<std::unique_ptr<sync_client>> sync_client::enrol(options opts, const std::string& server,
-                                                        const std::string& code,
-                                                        const std::string& pin,
-                                                        const std::string& label,
-                                                        std::string* why) {
+result<std::unique_ptr<sync_client>>
+sync_client::enrol(options opts, const std::string& server, const std::string& code,
+                   const std::string& pin, const std::string& label, std::string* why) {
     auto fail = [&](errc e, std::string text) -> result<std::unique_ptr<sync_client>> {
         if (why)
             *why = std::move(text);
@@ -413,8 +408,8 @@ result<std::unique_ptr<sync_client>> sync_client::enrol(options opts, const std:
     if (r.status == 401)
         return fail(errc::unauthorized, "the enrolment code is unknown, used or expired");
     if (r.status != 200 || !r.json.is_object())
-        return fail(errc::invalid_argument, "enrolment refused: HTTP " +
-                                                std::to_string(r.status) + " " + r.body);
+        return fail(errc::invalid_argument,
+                    "enrolment refused: HTTP " + std::to_string(r.status) + " " + r.body);
     const auto& o = r.json.as_object();
     auto text = [&](const char* k) {
         const auto* f = o.if_contains(k);

@@ -125,11 +125,9 @@ public:
     // one-time code. `pin` is an optional certificate fingerprint kept for later syncs.
     // Errors: errc::invalid_argument (bad URL, state folder in use), errc::unauthorized (bad
     // code), errc::rate_limited, errc::unsupported (TLS or network failure; `why` says).
-    static result<std::unique_ptr<sync_client>> enrol(options opts, const std::string& server,
-                                                      const std::string& code,
-                                                      const std::string& pin = {},
-                                                      const std::string& label = {},
-                                                      std::string* why = nullptr);
+    static result<std::unique_ptr<sync_client>>
+    enrol(options opts, const std::string& server, const std::string& code,
+          const std::string& pin = {}, const std::string& label = {}, std::string* why = nullptr);
     // Opens the tablet in `opts.state_dir`. errc::not_found when it holds no enrolment.
     static result<std::unique_ptr<sync_client>> open(options opts, std::string* why = nullptr);
 

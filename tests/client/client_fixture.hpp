@@ -45,10 +45,10 @@ inline std::unique_ptr<tablet> enrol_tablet(const server_fixture& f, const std::
     auto t = std::make_unique<tablet>();
     auto code = make_code(f.dir.path().string(), user);
     std::string why;
-    auto c = client::sync_client::enrol(
-        tablet_options(t->dir.file("state"), std::move(wall), seed),
-        "https://127.0.0.1:" + std::to_string(port ? port : f.port()), code,
-        f.srv->fingerprint(), "test " + user, &why);
+    auto c =
+        client::sync_client::enrol(tablet_options(t->dir.file("state"), std::move(wall), seed),
+                                   "https://127.0.0.1:" + std::to_string(port ? port : f.port()),
+                                   code, f.srv->fingerprint(), "test " + user, &why);
     if (!c)
         throw std::runtime_error("enrol " + user + ": " + why);
     t->c = std::move(*c);

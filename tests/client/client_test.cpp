@@ -17,7 +17,8 @@ TEST(client_backoff, grows_exponentially_with_jitter_up_to_the_cap) {
     p.max = std::chrono::milliseconds(300000);
     std::mt19937_64 rng(1);
     for (int attempt = 0; attempt < 20; ++attempt) {
-        std::int64_t full = std::min<std::int64_t>(300000, std::int64_t{1000} << std::min(attempt, 20));
+        std::int64_t full =
+            std::min<std::int64_t>(300000, std::int64_t{1000} << std::min(attempt, 20));
         for (int i = 0; i < 50; ++i) {
             auto d = client::backoff_delay(p, attempt, rng).count();
             EXPECT_GE(d, full / 2);
@@ -77,9 +78,9 @@ TEST(client_enrol, bad_code_and_used_folder_are_refused) {
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error(), errc::unauthorized);
     auto t = enrol_tablet(f, "fw_a");
-    auto twice = client::sync_client::enrol(tablet_options(t->dir.file("state")), url,
-                                            make_code(f.dir.path().string(), "fw_a"),
-                                            f.srv->fingerprint());
+    auto twice =
+        client::sync_client::enrol(tablet_options(t->dir.file("state")), url,
+                                   make_code(f.dir.path().string(), "fw_a"), f.srv->fingerprint());
     ASSERT_FALSE(twice);
     EXPECT_EQ(twice.error(), errc::invalid_argument);
 }
@@ -123,8 +124,9 @@ TEST(client_status, rejected_records_stay_listed_with_the_servers_message) {
     server_fixture f;
     auto t = enrol_tablet(f, "fw_a");
     auto good = (*t)->create("item", item_fields("fine"));
-    auto bad = (*t)->create("item", {{"township", town_a}, {"village", village_a1},
-                                     {"name", "too many"}, {"count", 5000}});
+    auto bad = (*t)->create(
+        "item",
+        {{"township", town_a}, {"village", village_a1}, {"name", "too many"}, {"count", 5000}});
     ASSERT_TRUE(good && bad);
     auto pending = (*t)->counts();
     EXPECT_EQ(pending.pending, 2u);

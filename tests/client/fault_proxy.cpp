@@ -93,10 +93,12 @@ struct fault_proxy::impl {
             ++connections;
             std::int64_t up = -1, down = -1;
             std::uniform_real_distribution<double> coin(0, 1);
-            if (coin(rng) < rate.load()) {
-                // Bytes before the cut: 0 on the answer side is "applied but never
-                // acknowledged"; small values cut inside the TLS handshake.
-                std::uniform_int_distribution<std::int64_t> where(0, 24000);
+            if (double r = rate.load(); r > 0) {
+                // Every connection is cut sooner or later (a tablet's link does not last), the
+                // sooner the higher the rate. Few bytes before the cut land inside the TLS
+                // handshake; 0 on the answer side is "applied but never acknowledged".
+                auto most = static_cast<std::int64_t>(6000 / r);
+                std::uniform_int_distribution<std::int64_t> where(0, most);
                 (coin(rng) < 0.5 ? up : down) = where(rng);
             }
             std::make_shared<link>(ioc, std::move(s), up, down, cuts)->start(target);

@@ -1,7 +1,8 @@
 // A fault-injecting TCP proxy on 127.0.0.1 for the client tests: it forwards connections to a
-// loopback port and, per connection with probability `rate`, cuts both directions after a random
-// number of bytes in one of them (mid-handshake, mid-request, mid-response, or right before the
-// answer). Faults by wrapping the real link, not by mocking the client.
+// loopback port and, while `rate` > 0, cuts every connection (both directions) after a random
+// number of bytes (at most 6000/rate) in one direction: mid-handshake, mid-request,
+// mid-response, or right before the answer. Faults by wrapping the real link, not by mocking the
+// client.
 //
 // Thread-safety: runs its own I/O thread; set_rate() and the counters may be used from any thread.
 #pragma once

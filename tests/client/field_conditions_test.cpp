@@ -63,14 +63,16 @@ TEST(field_conditions, week_offline_everything_arrives_once_and_counts_once) {
     for (int w = 0; w < 3; ++w) {
         auto& c = *tablets[static_cast<std::size_t>(w)]->c;
         for (int p = 0; p < 10; ++p) {
-            auto person_id = c.create("person", person(town_a, village_a1, "1980-03-0" +
-                                                           std::to_string(w + 1),
-                                                       p % 2 == 0, "unemployed", w * 10 + p + 1));
+            auto person_id =
+                c.create("person", person(town_a, village_a1, "1980-03-0" + std::to_string(w + 1),
+                                          p % 2 == 0, "unemployed", w * 10 + p + 1));
             ASSERT_TRUE(person_id);
             made.insert(*person_id);
             for (int v = 0; v < 19; ++v) {
                 auto id = c.create("home_visit", visit(town_a, village_a1, *person_id,
-                                                       v % 2 ? "2026-07-15" : "2026-07-02", v == 0));
+                                                       v % 2 ? "2026-07-15T10:00:00+08:00"
+                                                             : "2026-07-02T09:30:00+08:00",
+                                                       v == 0));
                 ASSERT_TRUE(id);
                 made.insert(*id);
                 ++visits;
@@ -82,6 +84,12 @@ TEST(field_conditions, week_offline_everything_arrives_once_and_counts_once) {
         auto rep = tablets[static_cast<std::size_t>(w)]->c->sync();
         ASSERT_EQ(rep.outcome, sync_outcome::complete) << rep.error;
         EXPECT_EQ(rep.rejected, 0u);
+        for (const auto& r : tablets[static_cast<std::size_t>(w)]->c->records())
+            if (r.state == record_state::rejected) {
+                ADD_FAILURE() << r.collection << " " << r.code << " " << r.field << " "
+                              << r.message;
+                break;
+            }
         EXPECT_EQ(rep.applied, 200u);
     }
     for (auto& t : tablets)
@@ -153,8 +161,9 @@ TEST(field_conditions, dropping_link_no_duplicate_no_loss_all_converge) {
         for (std::size_t w = 0; w < tablets.size(); ++w) {
             auto& c = *tablets[w]->c;
             for (int i = 0; i < 25; ++i) {
-                auto id = c.create("item", item_fields("r" + std::to_string(round) + "-w" +
-                                                       std::to_string(w) + "-" + std::to_string(i)));
+                auto id =
+                    c.create("item", item_fields("r" + std::to_string(round) + "-w" +
+                                                 std::to_string(w) + "-" + std::to_string(i)));
                 ASSERT_TRUE(id);
                 made.insert(*id);
                 ++mutations;
@@ -181,8 +190,7 @@ TEST(field_conditions, dropping_link_no_duplicate_no_loss_all_converge) {
         EXPECT_EQ(t->c->counts().outbox, 0u);
         EXPECT_EQ(t->c->local().content_hash(), tablets[0]->c->local().content_hash());
     }
-    std::cout << "proxy: " << proxy.connections() << " connections, " << proxy.cuts()
-              << " cuts\n";
+    std::cout << "proxy: " << proxy.connections() << " connections, " << proxy.cuts() << " cuts\n";
 }
 
 // 4. Wrong clocks: one tablet in 2015, one in 2035.
@@ -251,7 +259,8 @@ TEST(field_conditions, revoked_tablet_is_wiped_and_new_tablet_receives_the_data)
               "");
 
     with_database(f, [&](sql::connection& c) {
-        ASSERT_TRUE(auth::revoke_device(c, (*lost)->identity().device, system_wall_ms()).value.has_value());
+        ASSERT_TRUE(
+            auth::revoke_device(c, (*lost)->identity().device, system_wall_ms()).value.has_value());
     });
     auto rep = (*lost)->sync();
     EXPECT_EQ(rep.outcome, sync_outcome::revoked);
@@ -267,8 +276,8 @@ TEST(field_conditions, revoked_tablet_is_wiped_and_new_tablet_receives_the_data)
         ASSERT_TRUE(s.step());
         EXPECT_EQ(s.int64(0), 0);
     }
-    std::string bytes = file_bytes((*lost)->replica_path()) +
-                        file_bytes((*lost)->replica_path() + "-wal");
+    std::string bytes =
+        file_bytes((*lost)->replica_path()) + file_bytes((*lost)->replica_path() + "-wal");
     EXPECT_EQ(bytes.find(name), std::string::npos);
     EXPECT_EQ(bytes.find(unsent), std::string::npos);
     EXPECT_FALSE(std::filesystem::exists(lost->dir.file("state/enrolment.json")));
@@ -297,8 +306,8 @@ TEST(field_conditions, moved_worker_loses_old_township_and_keeps_unsent_records)
 
     // Offline: one more record in the old township, one in the new.
     auto unsent_old = (*mover)->create("item", item_fields("old township, unsent"));
-    auto unsent_new = (*mover)->create("item", item_fields("new township, unsent", town_b,
-                                                            village_b1));
+    auto unsent_new =
+        (*mover)->create("item", item_fields("new township, unsent", town_b, village_b1));
     ASSERT_TRUE(unsent_old && unsent_new);
     with_database(f, [&](sql::connection& c) {
         ASSERT_TRUE(auth::set_scope(c, "fw_a", town_b, {}, system_wall_ms()).value.has_value());

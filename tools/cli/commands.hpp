@@ -28,5 +28,7 @@ int cmd_backup(const args& a);
 // reports.cpp: monthly indicators and exports.
 int cmd_rollups(const args& a);
 int cmd_export(const args& a);
+// tablet.cpp: a tablet simulator over the sync client library.
+int cmd_tablet(const args& a);
 
 } // namespace fieldsync::cli

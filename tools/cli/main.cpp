@@ -48,6 +48,8 @@ constexpr command commands[] = {
      "export rollups|records --data DIR ... --format csv|xlsx --out FILE: spreadsheets"},
     {"init", cmd_init, "init --data DIR: create or upgrade the district database"},
     {"rollups", cmd_rollups, "rollups check|show --data DIR [--month YYYY-MM]: monthly figures"},
+    {"tablet", cmd_tablet,
+     "tablet --state DIR enrol|record|edit|delete|list|sync|status: a simulated tablet"},
     {"tablets", cmd_tablets, "tablets code|list|revoke --data DIR: enrolment codes, revocation"},
     {"users", cmd_users, "users add|list|scope|disable --data DIR: users and their scopes"},
 };
