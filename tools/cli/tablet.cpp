@@ -28,10 +28,33 @@ const char* usage_text =
     "  list [--collection NAME]     records with their status\n"
     "  sync                         push, then pull (a progress bar on a terminal)\n"
     "  status [--json]              counts: pending, synced, rejected, conflicts, returned\n"
-    "VALUE is read as JSON when it parses (5, true, null, \"text\"), else as text.\n";
+    "VALUE is text for text, code, date and choice fields; JSON otherwise (5, true, [..]).\n";
 
 // The fields of a record/edit command: --json FILE first, then each --field on top.
-std::optional<json::object> fields_from(const args& a, std::string* why) {
+// A --field value: text for the record type's text-like fields (codes with leading digits stay
+// text), JSON otherwise when it parses.
+json::value field_value(std::string_view collection, const std::string& name,
+                        const std::string& text) {
+    const auto* coll = catalog::builtin().find(collection);
+    const auto* decl = coll ? coll->field(name) : nullptr;
+    if (decl) {
+        switch (decl->type) {
+        case field_type::integer:
+        case field_type::number:
+        case field_type::boolean:
+        case field_type::enum_set:
+            break;
+        default:
+            return json::value(text);
+        }
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    return ec ? json::value(text) : v;
+}
+
+std::optional<json::object> fields_from(std::string_view collection, const args& a,
+                                        std::string* why) {
     json::object fields;
     if (auto file = option(a, "--json"); !file.empty()) {
         std::ifstream in(file);
@@ -54,10 +77,7 @@ std::optional<json::object> fields_from(const args& a, std::string* why) {
             *why = "--field wants NAME=VALUE, got " + kv;
             return std::nullopt;
         }
-        std::string text = kv.substr(eq + 1);
-        boost::system::error_code ec;
-        auto v = json::parse(text, ec);
-        fields[kv.substr(0, eq)] = ec ? json::value(text) : v;
+        fields[kv.substr(0, eq)] = field_value(collection, kv.substr(0, eq), kv.substr(eq + 1));
     }
     if (fields.empty()) {
         *why = "no fields: give --json FILE or --field NAME=VALUE";
@@ -226,7 +246,12 @@ int cmd_tablet(const args& all) {
             return 2;
         }
         std::string why;
-        auto fields = fields_from(rest, &why);
+        std::string collection = rest[0];
+        if (sub == "edit")
+            if (auto id = uuid::parse(rest[0]))
+                if (auto r = c->local().get(*id))
+                    collection = r->collection;
+        auto fields = fields_from(collection, rest, &why);
         if (!fields) {
             std::cerr << "fieldsync tablet: " << why << "\n";
             return 2;
