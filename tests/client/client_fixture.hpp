@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -14,8 +15,15 @@
 
 namespace fieldsync::testing {
 
+// Seeds differ per tablet: two tablets with one seed would make the same UUIDv7 in the same
+// millisecond (as no two real tablets do).
+inline std::uint64_t next_seed() {
+    static std::atomic<std::uint64_t> n{1000};
+    return ++n;
+}
+
 inline client::options tablet_options(const std::string& dir, wall_clock wall = system_wall_ms,
-                                      std::uint64_t seed = 7) {
+                                      std::uint64_t seed = next_seed()) {
     client::options o;
     o.state_dir = dir;
     o.collections = &test_catalog();
@@ -41,7 +49,8 @@ struct tablet {
 // pinned to the server's certificate fingerprint.
 inline std::unique_ptr<tablet> enrol_tablet(const server_fixture& f, const std::string& user,
                                             wall_clock wall = system_wall_ms,
-                                            unsigned short port = 0, std::uint64_t seed = 7) {
+                                            unsigned short port = 0,
+                                            std::uint64_t seed = next_seed()) {
     auto t = std::make_unique<tablet>();
     auto code = make_code(f.dir.path().string(), user);
     std::string why;
