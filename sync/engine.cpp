@@ -2,6 +2,7 @@
 
 #include "schema/migrations.hpp"
 #include "schema/rules.hpp"
+#include "sync/store_util.hpp"
 #include "sync/writer.hpp"
 
 #include <boost/json/parse.hpp>
@@ -39,34 +40,6 @@ std::string random_hex(std::size_t bytes) {
     return hex(b.data(), b.size());
 }
 
-std::optional<std::string> meta_get(sql::connection& c, std::string_view key) {
-    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
-    s->bind_all(key);
-    if (!s->step())
-        return std::nullopt;
-    return std::string(s->text(0));
-}
-
-std::int64_t meta_int(sql::connection& c, std::string_view key) {
-    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
-    s->bind_all(key);
-    return s->step() ? s->int64(0) : 0;
-}
-
-void meta_put(sql::connection& c, std::string_view key, std::string_view value) {
-    auto s = c.cached("INSERT INTO meta(key, value) VALUES(?, ?) "
-                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    s->bind_all(key, value);
-    s->run();
-}
-
-void meta_put_int(sql::connection& c, std::string_view key, std::int64_t value) {
-    auto s = c.cached("INSERT INTO meta(key, value) VALUES(?, ?) "
-                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    s->bind_all(key, value);
-    s->run();
-}
-
 result<void> migrate(sql::connection& c, std::string_view set) {
     const auto& list = migrations(set);
     std::int64_t current = 0;
@@ -86,14 +59,6 @@ result<void> migrate(sql::connection& c, std::string_view set) {
         tx.commit();
     }
     return {};
-}
-
-json::object parse_object(std::string_view text) {
-    boost::system::error_code ec;
-    auto v = json::parse(text, ec);
-    if (ec || !v.is_object())
-        return {};
-    return std::move(v.as_object());
 }
 
 void sort_keys_into(const json::value& v, std::string& out) {
@@ -244,10 +209,10 @@ result<void> migrate_server_database(sql::connection& c) {
     if (!r)
         return r;
     sql::transaction tx(c);
-    if (!meta_get(c, "epoch"))
-        meta_put(c, "epoch", random_hex(8));
-    if (!meta_get(c, "cursor_secret"))
-        meta_put(c, "cursor_secret", random_hex(32));
+    if (!meta_text(c, "epoch"))
+        meta_set(c, "epoch", random_hex(8));
+    if (!meta_text(c, "cursor_secret"))
+        meta_set(c, "cursor_secret", random_hex(32));
     tx.commit();
     return {};
 }
@@ -258,11 +223,11 @@ result<void> migrate_client_database(sql::connection& c) {
 
 engine::engine(const catalog& cat, engine_config cfg, sql::connection& c, wall_clock wall)
     : cat_(cat), cfg_(cfg), clock_("server", std::move(wall)) {
-    epoch_ = meta_get(c, "epoch").value_or("");
-    secret_ = meta_get(c, "cursor_secret").value_or("");
+    epoch_ = meta_text(c, "epoch").value_or("");
+    secret_ = meta_text(c, "cursor_secret").value_or("");
     if (epoch_.empty() || secret_.empty())
         throw std::logic_error("engine: database not migrated (no epoch or cursor secret)");
-    if (auto high = meta_get(c, "hlc_high"))
+    if (auto high = meta_text(c, "hlc_high"))
         if (auto h = hlc::parse(*high))
             clock_.observe(*h);
 }
@@ -349,9 +314,9 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
         s->run();
     }
     if (change_seq != change_seq_before)
-        meta_put_int(c, "last_seq", static_cast<std::int64_t>(change_seq));
+        meta_set(c, "last_seq", static_cast<std::int64_t>(change_seq));
     out.server_clock = clock_.now();
-    meta_put(c, "hlc_high", out.server_clock.to_string());
+    meta_set(c, "hlc_high", out.server_clock.to_string());
     out.last_applied = device_last;
     return out;
 }
@@ -623,8 +588,8 @@ mutation_ack engine::write(sql::connection& c, const principal& who, std::string
     const auto before = change_seq;
     auto ack = apply_mutation(c, server_side, m, change_seq, stamp.ms, out, false);
     if (change_seq != before)
-        meta_put_int(c, "last_seq", static_cast<std::int64_t>(change_seq));
-    meta_put(c, "hlc_high", clock_.last().to_string());
+        meta_set(c, "last_seq", static_cast<std::int64_t>(change_seq));
+    meta_set(c, "hlc_high", clock_.last().to_string());
     return ack;
 }
 
@@ -785,7 +750,7 @@ std::size_t engine::purge_tombstones(sql::connection& c, std::int64_t now_ms) {
     s->run();
     std::size_t n = static_cast<std::size_t>(c.changes());
     // A cursor at or past the newest purged tombstone has seen it; older ones may have missed one.
-    meta_put_int(c, "purged_seq", std::max<std::int64_t>(horizon, meta_int(c, "purged_seq")));
+    meta_set(c, "purged_seq", std::max<std::int64_t>(horizon, meta_int(c, "purged_seq")));
     return n;
 }
 

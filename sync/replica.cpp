@@ -2,6 +2,7 @@
 
 #include "schema/rules.hpp"
 #include "sync/engine.hpp"
+#include "sync/store_util.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -14,36 +15,6 @@ namespace fieldsync {
 namespace json = boost::json;
 
 namespace {
-
-json::object parse_object(std::string_view text) {
-    boost::system::error_code ec;
-    auto v = json::parse(text, ec);
-    if (ec || !v.is_object())
-        return {};
-    return std::move(v.as_object());
-}
-
-std::optional<std::string> meta_text(sql::connection& c, std::string_view key) {
-    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
-    s->bind_all(key);
-    if (!s->step())
-        return std::nullopt;
-    return std::string(s->text(0));
-}
-
-std::int64_t meta_int(sql::connection& c, std::string_view key, std::int64_t def = 0) {
-    auto s = c.cached("SELECT value FROM meta WHERE key = ?");
-    s->bind_all(key);
-    return s->step() ? s->int64(0) : def;
-}
-
-template <class T>
-void meta_set(sql::connection& c, std::string_view key, const T& value) {
-    auto s = c.cached("INSERT INTO meta(key, value) VALUES(?, ?) "
-                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    s->bind_all(key, value);
-    s->run();
-}
 
 // Largest amount by which the tablet's clock may disagree with the server before the replica
 // corrects its wall clock (network latency is far below this).

@@ -1,6 +1,7 @@
 #include "sync/review.hpp"
 
 #include "sync/rollups.hpp"
+#include "sync/store_util.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -47,14 +48,6 @@ std::string mask_value(std::string_view format, std::string_view v) {
 }
 
 namespace {
-
-json::object parse_object(std::string_view text) {
-    boost::system::error_code ec;
-    auto v = json::parse(text, ec);
-    if (ec || !v.is_object())
-        return {};
-    return std::move(v.as_object());
-}
 
 json::value parse_value(std::string_view text) {
     boost::system::error_code ec;

@@ -1,4 +1,5 @@
 #include "sync/rollups.hpp"
+#include "sync/store_util.hpp"
 
 #include "schema/rules.hpp"
 
@@ -184,14 +185,6 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
         }
     }
     return out;
-}
-
-json::object parse_object(std::string_view text) {
-    boost::system::error_code ec;
-    auto v = json::parse(text, ec);
-    if (ec || !v.is_object())
-        return {};
-    return std::move(v.as_object());
 }
 
 void bump(sql::connection& c, const cell& k, std::int64_t delta) {
