@@ -128,6 +128,17 @@ private:
     sql::connection& c_;
 };
 
+mutation_ack rejected_ack(std::uint64_t seq, const rejection& r) {
+    mutation_ack ack;
+    ack.seq = seq;
+    ack.status = ack_status::rejected;
+    ack.code = r.code;
+    ack.field = r.field;
+    ack.message = r.message_zh;
+    ack.message_en = r.message_en;
+    return ack;
+}
+
 std::string user_of_device(sql::connection& c, std::string_view device) {
     auto s = c.cached("SELECT user FROM devices WHERE device = ?");
     s->bind_all(device);
@@ -341,14 +352,7 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
                 record_id, township, json::serialize(payload), r.code, r.field, r.message_zh,
                 r.message_en, now_ms);
     s->run();
-    mutation_ack ack;
-    ack.seq = m.seq;
-    ack.status = ack_status::rejected;
-    ack.code = r.code;
-    ack.field = r.field;
-    ack.message = r.message_zh;
-    ack.message_en = r.message_en;
-    return ack;
+    return rejected_ack(m.seq, r);
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
@@ -356,16 +360,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                                     bool quarantine) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
-        if (quarantine)
-            return reject(c, who, m, r, now);
-        mutation_ack ack;
-        ack.seq = m.seq;
-        ack.status = ack_status::rejected;
-        ack.code = r.code;
-        ack.field = r.field;
-        ack.message = r.message_zh;
-        ack.message_en = r.message_en;
-        return ack;
+        return quarantine ? reject(c, who, m, r, now) : rejected_ack(m.seq, r);
     };
     if (!m.malformed_code.empty())
         return rejected(make_rejection(m.malformed_code, std::string_view(m.malformed_field)));
