@@ -445,6 +445,8 @@ void replica::wipe() {
     tx.commit();
     // Overwrite freed pages so nothing personal stays readable in the file.
     db_.exec("PRAGMA secure_delete = ON; VACUUM");
+    // The WAL file may still hold old pages with personal data: fold it in and cut it to zero.
+    db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 } // namespace fieldsync
