@@ -34,7 +34,7 @@ fieldsync_install_missing() {
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# fieldsync_build BUILD_DIR [cmake options...]
+# fieldsync_build BUILD_DIR [cmake options...]; FIELDSYNC_TARGETS="a b" builds only those targets.
 fieldsync_build() {
     local dir=$1
     shift
@@ -51,5 +51,10 @@ fieldsync_build() {
     else
         cmake -S "$fieldsync_root" -B "$dir" "$@" >/dev/null
     fi
-    cmake --build "$dir" --parallel "${FIELDSYNC_JOBS:-$(nproc)}"
+    local targets=()
+    if [ -n "${FIELDSYNC_TARGETS:-}" ]; then
+        read -r -a names <<<"$FIELDSYNC_TARGETS"
+        targets=(--target "${names[@]}")
+    fi
+    cmake --build "$dir" --parallel "${FIELDSYNC_JOBS:-$(nproc)}" "${targets[@]}"
 }
