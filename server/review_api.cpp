@@ -126,6 +126,54 @@ std::pair<std::string_view, std::string_view> id_and_action(std::string_view pat
     return {rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
+// A CSV or XLSX download of `table`; an error response if the workbook cannot be written.
+http_response spreadsheet(const std::vector<std::vector<std::string>>& table,
+                          std::string_view format, std::string_view sheet,
+                          const std::string& file_stem) {
+    http_response res;
+    if (format == "csv") {
+        res.body = to_csv(table);
+        res.content_type = "text/csv; charset=utf-8";
+    } else {
+        auto x = to_xlsx(table, sheet);
+        if (!x)
+            return error_response(500, "internal", "the spreadsheet could not be written");
+        res.body = std::move(*x);
+        res.content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    }
+    res.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + file_stem + "." +
+                                                        std::string(format) + "\"");
+    return res;
+}
+
+// A decimal row id from a path segment.
+std::optional<std::int64_t> row_id(std::string_view text) {
+    if (text.empty() || text.size() > 17)
+        return std::nullopt;
+    for (char ch : text)
+        if (ch < '0' || ch > '9')
+            return std::nullopt;
+    return std::stoll(std::string(text));
+}
+
+// The answer to an expected failure of a review action.
+void answer_error(const review_api::reply_fn& reply, boost::system::error_code ec) {
+    if (ec == errc::not_found)
+        return reply(error_response(404, "not_found", "not found in your scope"));
+    if (ec == errc::too_large)
+        return reply(error_response(413, "too_large", "the comment is too long"));
+    reply(error_response(400, "invalid_argument", "check the request's values"));
+}
+
+// The answer to a server-side write: 200 with the ack, 422 with the rejection, or the error.
+void answer_write(const review_api::reply_fn& reply, const result<mutation_ack>& r) {
+    if (!r)
+        return answer_error(reply, r.error());
+    if (r->status != ack_status::applied)
+        return reply(error_response(422, r->code, r->message_en));
+    reply(json_reply(200, ack_json(*r)));
+}
+
 } // namespace
 
 review_api::review_api(engine& eng, writer& w) : engine_(eng), writer_(w), office_(eng.schema()) {}
@@ -198,13 +246,7 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
             });
     };
     auto not_found = [&] { fail(404, "not_found", "no such record in your scope"); };
-    auto from_errc = [reply](boost::system::error_code ec) {
-        if (ec == errc::not_found)
-            return reply(error_response(404, "not_found", "not found in your scope"));
-        if (ec == errc::too_large)
-            return reply(error_response(413, "too_large", "the comment is too long"));
-        reply(error_response(400, "invalid_argument", "check the request's values"));
-    };
+    auto from_errc = [reply](boost::system::error_code ec) { answer_error(reply, ec); };
 
     if (path == "/v1/admin/access-log") {
         if (!admin || !is_get) {
@@ -257,25 +299,8 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
                     break;
                 rq.offset += rq.limit;
             }
-            auto table = records_table(*decl, all, get(q, "lang") != "en");
-            http_response res;
-            if (format == "csv") {
-                res.body = to_csv(table);
-                res.content_type = "text/csv; charset=utf-8";
-            } else {
-                auto x = to_xlsx(table, rq.collection);
-                if (!x) {
-                    fail(500, "internal", "the spreadsheet could not be written");
-                    return;
-                }
-                res.body = std::move(*x);
-                res.content_type =
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-            }
-            res.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
-                                                                rq.collection + "." + format +
-                                                                "\"");
-            reply(std::move(res));
+            reply(spreadsheet(records_table(*decl, all, get(q, "lang") != "en"), format,
+                              rq.collection, rq.collection));
             return;
         }
         auto page = office_.list(c, who, rq);
@@ -338,13 +363,7 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
                 [this, who, uid, s = *state, comment](sql::connection& db) {
                     return office_.set_review_state(db, engine_, who, uid, s, comment);
                 },
-                [reply, from_errc](const result<mutation_ack>& r) {
-                    if (!r)
-                        return from_errc(r.error());
-                    if (r->status != ack_status::applied)
-                        return reply(error_response(422, r->code, r->message_en));
-                    reply(json_reply(200, ack_json(*r)));
-                });
+                [reply](const result<mutation_ack>& r) { answer_write(reply, r); });
             return;
         }
         if (action == "reveal" && is_post) {
@@ -399,13 +418,8 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
     }
     if (path.starts_with("/v1/review/conflicts/")) {
         auto [id_text, action] = id_and_action(path, "/v1/review/conflicts/");
-        std::int64_t cid = 0;
-        bool ok = !id_text.empty() && id_text.size() < 18;
-        for (char ch : id_text)
-            ok = ok && ch >= '0' && ch <= '9';
-        if (ok)
-            cid = std::stoll(std::string(id_text));
-        if (!ok || action != "resolve" || !is_post) {
+        auto conflict = row_id(id_text);
+        if (!conflict || action != "resolve" || !is_post) {
             fail(404, "not_found", "POST /v1/review/conflicts/{id}/resolve");
             return;
         }
@@ -418,17 +432,11 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
             return;
         }
         write(
-            [this, who, cid, choice, entered](sql::connection& db) {
+            [this, who, cid = *conflict, choice, entered](sql::connection& db) {
                 return office_.resolve(db, engine_, who, cid, choice,
                                        entered ? &*entered : nullptr);
             },
-            [reply, from_errc](const result<mutation_ack>& r) {
-                if (!r)
-                    return from_errc(r.error());
-                if (r->status != ack_status::applied)
-                    return reply(error_response(422, r->code, r->message_en));
-                reply(json_reply(200, ack_json(*r)));
-            });
+            [reply](const result<mutation_ack>& r) { answer_write(reply, r); });
         return;
     }
 
@@ -463,16 +471,12 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
     }
     if (path.starts_with("/v1/review/quarantine/")) {
         auto [id_text, action] = id_and_action(path, "/v1/review/quarantine/");
-        std::int64_t qid = 0;
-        bool ok = !id_text.empty() && id_text.size() < 18;
-        for (char ch : id_text)
-            ok = ok && ch >= '0' && ch <= '9';
-        if (ok)
-            qid = std::stoll(std::string(id_text));
-        if (!ok || !is_post || (action != "resubmit" && action != "dismiss")) {
+        auto entry = row_id(id_text);
+        if (!entry || !is_post || (action != "resubmit" && action != "dismiss")) {
             fail(404, "not_found", "POST /v1/review/quarantine/{id}/resubmit|dismiss");
             return;
         }
+        const std::int64_t qid = *entry;
         if (action == "dismiss") {
             std::string reason(str_field(call.body, "reason"));
             write([this, who, qid,
@@ -494,13 +498,7 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
             [this, who, qid, repaired](sql::connection& db) {
                 return office_.resubmit(db, engine_, who, qid, repaired);
             },
-            [reply, from_errc](const result<mutation_ack>& r) {
-                if (!r)
-                    return from_errc(r.error());
-                if (r->status != ack_status::applied)
-                    return reply(error_response(422, r->code, r->message_en));
-                reply(json_reply(200, ack_json(*r)));
-            });
+            [reply](const result<mutation_ack>& r) { answer_write(reply, r); });
         return;
     }
 
@@ -526,28 +524,12 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
             }
             if (action == "export") {
                 auto format = get(q, "format");
-                auto table = report_table(report, get(q, "lang") != "en");
-                http_response res;
-                if (format == "csv") {
-                    res.body = to_csv(table);
-                    res.content_type = "text/csv; charset=utf-8";
-                } else if (format == "xlsx") {
-                    auto x = to_xlsx(table, month);
-                    if (!x) {
-                        fail(500, "internal", "the spreadsheet could not be written");
-                        return;
-                    }
-                    res.body = std::move(*x);
-                    res.content_type =
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-                } else {
+                if (format != "csv" && format != "xlsx") {
                     fail(400, "invalid_argument", "format=csv|xlsx");
                     return;
                 }
-                res.headers.emplace_back("Content-Disposition", "attachment; filename=\"rollups-" +
-                                                                    std::string(month) + "." +
-                                                                    format + "\"");
-                reply(std::move(res));
+                reply(spreadsheet(report_table(report, get(q, "lang") != "en"), format, month,
+                                  "rollups-" + std::string(month)));
                 return;
             }
             json::array rows;
