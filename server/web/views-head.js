@@ -1,0 +1,598 @@
+// Review views (township heads; district admins see the same over the whole district):
+// month overview, records list, one record with its history and review, conflicts, quarantine.
+import {
+    t,
+    num,
+    pct,
+    dateTime,
+    isoDate,
+    monthName,
+    indicatorName,
+    collectionName,
+    collectionKeys,
+    fieldName,
+    currentLang,
+} from './i18n.js';
+import { get, post, query, ApiError } from './api.js';
+import { h, field, id, confirmDialog } from './dom.js';
+
+const FOUR_ONES = ['four_ones_verified', 'four_ones_assessed', 'four_ones_registered', 'four_ones_served'];
+const PAGE = 50;
+
+// A month chooser that navigates to `route?month=…`.
+export function monthForm(ctx, route, month) {
+    const input = h('input', { type: 'month', name: 'month', value: month, required: true });
+    const form = h(
+        'form',
+        { class: 'inline' },
+        field(t('month'), input),
+        h('button', { type: 'submit' }, t('show'))
+    );
+    form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        if (/^\d{4}-\d{2}$/.test(input.value)) ctx.navigate(`${route}?month=${input.value}`);
+    });
+    return form;
+}
+
+export function tableWrap(labelText, table) {
+    return h('div', { class: 'table-wrap', role: 'region', 'aria-label': labelText, tabindex: '0' }, table);
+}
+
+function cover(fig, key) {
+    const n = fig?.[key] ?? 0;
+    const d = fig?.four_ones_base ?? 0;
+    return h('td', { class: 'num' }, num(n), h('span', { class: 'pct' }, ` (${pct(n, d)})`));
+}
+
+function figuresOf(x) {
+    return x?.live ?? x?.figures ?? x ?? {};
+}
+
+// ---- overview ----
+
+async function loadOverview(ctx, month) {
+    const township = ctx.session.user.township;
+    try {
+        return await get(`/v1/review/overview${query({ month, township })}`);
+    } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 404 || e.code !== 'not_found') throw e;
+    }
+    // Fallback while the server has no overview endpoint: the township's rollup and counts.
+    const [roll, conf, quar, waiting] = await Promise.all([
+        get(`/v1/rollups/${month}`),
+        get('/v1/review/conflicts?status=open'),
+        get('/v1/review/quarantine?status=open'),
+        get('/v1/review/records?review=received&limit=1'),
+    ]);
+    const row = (roll.townships || []).find((x) => x.township === township) || roll.townships?.[0] || {};
+    return {
+        month,
+        township: row.township,
+        name: row.name,
+        live: row.live,
+        villages: [],
+        open_conflicts: (conf.conflicts || []).length,
+        quarantined: (quar.quarantine || []).length,
+        awaiting_review: waiting.total ?? 0,
+        approved: row.approved,
+        revision: row.revision,
+        changed_since_approval: row.changed_since_approval,
+    };
+}
+
+export async function overview(main, ctx, params) {
+    const month = params.get('month') || ctx.currentMonth();
+    const o = await loadOverview(ctx, month);
+    const townshipCode = o.township?.code ?? o.township ?? ctx.session.user.township;
+    const townshipName = o.township?.name ?? o.name ?? ctx.nameOf(townshipCode);
+    ctx.rememberNames([[townshipCode, townshipName]]);
+    const villages = o.villages || [];
+    ctx.rememberNames(villages.map((v) => [v.village ?? v.code, v.name]));
+    const total = figuresOf(o.total ?? o.live ?? o);
+    const out = document.createDocumentFragment();
+    out.append(
+        h('h1', {}, t('overview_title', { township: townshipName, month: monthName(month) })),
+        monthForm(ctx, '#/overview', month)
+    );
+    // key figures
+    const approved = !!(o.approved ?? o.approval?.approved);
+    const revision = o.revision ?? o.approval?.revision ?? 0;
+    const changed = !!(o.changed_since_approval ?? o.approval?.changed_since_approval);
+    const card = (label, value, href) =>
+        h('div', { class: 'card' }, h('dt', {}, label), h('dd', {}, href ? h('a', { href }, value) : value));
+    out.append(
+        h(
+            'dl',
+            { class: 'cards', 'aria-label': t('summary') },
+            card(indicatorName('home_visits'), num(total.home_visits ?? 0)),
+            card(indicatorName('monitoring_checks'), num(total.monitoring_checks ?? 0)),
+            card(indicatorName('households_flagged'), num(total.households_flagged ?? 0)),
+            card(t('open_conflicts'), num(o.open_conflicts ?? total.open_conflicts ?? 0), '#/conflicts'),
+            card(t('quarantined'), num(o.quarantined ?? 0), '#/quarantine'),
+            card(t('awaiting_review'), num(o.awaiting_review ?? 0), '#/records?review=received'),
+            card(
+                t('approval'),
+                approved
+                    ? `${t('approved')} · ${t('revision')} ${num(revision)}`
+                    : `${t('not_approved')}${revision ? ` · ${t('revision')} ${num(revision)}` : ''}${changed ? ` · ${t('changed_since_approval')}` : ''}`
+            )
+        )
+    );
+    // four ones per village
+    const headRow = h(
+        'tr',
+        {},
+        h('th', { scope: 'col' }, t('village')),
+        h('th', { scope: 'col', class: 'num' }, indicatorName('four_ones_base')),
+        FOUR_ONES.map((k) => h('th', { scope: 'col', class: 'num' }, indicatorName(k))),
+        h('th', { scope: 'col', class: 'num' }, indicatorName('home_visits')),
+        h('th', { scope: 'col', class: 'num' }, indicatorName('monitoring_checks')),
+        h('th', { scope: 'col', class: 'num' }, indicatorName('households_flagged'))
+    );
+    const row = (label, fig, isTotal) =>
+        h(
+            'tr',
+            { class: isTotal ? 'total' : false },
+            h('th', { scope: 'row' }, label),
+            h('td', { class: 'num' }, num(fig.four_ones_base ?? 0)),
+            FOUR_ONES.map((k) => cover(fig, k)),
+            h('td', { class: 'num' }, num(fig.home_visits ?? 0)),
+            h('td', { class: 'num' }, num(fig.monitoring_checks ?? 0)),
+            h('td', { class: 'num' }, num(fig.households_flagged ?? 0))
+        );
+    const captionId = id('cap');
+    const table = h(
+        'table',
+        { 'aria-labelledby': captionId },
+        h('caption', { id: captionId }, t('four_ones')),
+        h('thead', {}, headRow),
+        h(
+            'tbody',
+            {},
+            villages.map((v) => row(v.name || ctx.nameOf(v.village ?? v.code), figuresOf(v), false))
+        ),
+        h('tfoot', {}, row(t('total'), total, true))
+    );
+    out.append(h('h2', {}, t('four_ones')), tableWrap(t('four_ones'), table));
+    // approve the month (township heads)
+    if (ctx.role === 'township_head') {
+        const btn = h('button', { type: 'button', class: 'primary', id: 'approve-month' }, t('approve_month'));
+        btn.addEventListener('click', async () => {
+            const ok = await confirmDialog(t('approve_month_confirm', { month: monthName(month) }), t('confirm'), t('cancel'));
+            if (!ok) {
+                btn.focus();
+                return;
+            }
+            btn.disabled = true;
+            try {
+                const r = await post(`/v1/rollups/${month}/approve`, {});
+                ctx.status(t('month_approved', { month: monthName(month), revision: num(r.revision ?? 1) }));
+                ctx.refresh();
+            } catch (e) {
+                btn.disabled = false;
+                ctx.fail(e);
+            }
+        });
+        out.append(h('section', { class: 'approve', 'aria-label': t('approve_month') }, btn));
+    }
+    return out;
+}
+
+// ---- records ----
+
+function formatValue(ctx, collection, key, v) {
+    if (v === null || v === undefined || v === '') return t('empty');
+    if (typeof v === 'boolean') return v ? t('yes') : t('no');
+    if (Array.isArray(v)) return v.map((x) => formatValue(ctx, collection, key, x)).join('、');
+    if (typeof v === 'number') return num(v);
+    if (typeof v === 'object') return JSON.stringify(v);
+    const f = ctx.catalog?.collections?.[collection]?.fields?.[key];
+    if (f?.type === 'division' || /^\d{9}(\d{3})?$/.test(v)) return ctx.nameOf(v);
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return isoDate(v);
+    return v;
+}
+
+const SKIP_IN_SUMMARY = new Set(['township', 'village', 'person', 'household', 'worker']);
+
+function summary(ctx, rec) {
+    const parts = [];
+    for (const [k, v] of Object.entries(rec.fields || {})) {
+        if (SKIP_IN_SUMMARY.has(k) || k.startsWith('_') || v === null || typeof v === 'object') continue;
+        parts.push(`${fieldName(rec.collection, k, ctx.catalog)}: ${formatValue(ctx, rec.collection, k, v)}`);
+        if (parts.length === 3) break;
+    }
+    return parts.join('；');
+}
+
+function reviewName(s) {
+    return t(`review_${s || 'received'}`);
+}
+
+export async function records(main, ctx, params) {
+    const f = {
+        collection: params.get('collection') || '',
+        village: params.get('village') || '',
+        review: params.get('review') || '',
+        q: params.get('q') || '',
+        from: params.get('from') || '',
+        to: params.get('to') || '',
+        offset: Math.max(0, Number(params.get('offset')) || 0),
+    };
+    const data = await get(`/v1/review/records${query({ ...f, limit: PAGE, offset: f.offset || '' })}`);
+    const out = document.createDocumentFragment();
+    out.append(h('h1', {}, t('records_title')));
+    // filters
+    const opt = (value, label, selected) => h('option', { value, selected: selected === value }, label);
+    const coll = h(
+        'select',
+        { name: 'collection' },
+        opt('', t('any'), f.collection),
+        (ctx.catalog?.collections ? Object.keys(ctx.catalog.collections) : collectionKeys()).map((k) =>
+            opt(k, collectionName(k, ctx.catalog), f.collection)
+        )
+    );
+    const villages = [...ctx.names.entries()].filter(([code]) => code.length === 12);
+    const villageSel = villages.length
+        ? h('select', { name: 'village' }, opt('', t('any'), f.village), villages.map(([c, n]) => opt(c, n, f.village)))
+        : null;
+    const review = h(
+        'select',
+        { name: 'review' },
+        opt('', t('any'), f.review),
+        ['received', 'has_issues', 'approved'].map((s) => opt(s, reviewName(s), f.review))
+    );
+    const q = h('input', { type: 'search', name: 'q', value: f.q, placeholder: t('search_placeholder') });
+    const from = h('input', { type: 'date', name: 'from', value: f.from });
+    const to = h('input', { type: 'date', name: 'to', value: f.to });
+    const form = h(
+        'form',
+        { class: 'filters', role: 'search', 'aria-label': t('filters') },
+        field(t('collection'), coll),
+        villageSel ? field(t('village'), villageSel) : null,
+        field(t('review_state'), review),
+        field(t('search'), q),
+        field(t('date_from'), from),
+        field(t('date_to'), to),
+        h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, t('apply')), h('a', { href: '#/records', class: 'button' }, t('reset')))
+    );
+    form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        ctx.navigate(
+            `#/records${query({ collection: coll.value, village: villageSel?.value || '', review: review.value, q: q.value.trim(), from: from.value, to: to.value })}`
+        );
+    });
+    out.append(form);
+    // results
+    const items = data.items || [];
+    const total = data.total ?? items.length;
+    if (!items.length) {
+        out.append(h('p', { class: 'empty', role: 'status' }, t('no_results')));
+        return out;
+    }
+    out.append(h('p', { class: 'count' }, t('results', { total: num(total), from: num(f.offset + 1), to: num(f.offset + items.length) })));
+    const table = h(
+        'table',
+        {},
+        h('caption', { class: 'visually-hidden' }, t('records_title')),
+        h(
+            'thead',
+            {},
+            h(
+                'tr',
+                {},
+                h('th', { scope: 'col' }, t('collection')),
+                h('th', { scope: 'col' }, t('village')),
+                h('th', { scope: 'col' }, t('summary')),
+                h('th', { scope: 'col' }, t('review_state')),
+                h('th', { scope: 'col' }, t('created_by')),
+                h('th', { scope: 'col' }, t('updated'))
+            )
+        ),
+        h(
+            'tbody',
+            {},
+            items.map((r) =>
+                h(
+                    'tr',
+                    {},
+                    h('td', {}, h('a', { href: `#/record/${encodeURIComponent(r.id)}` }, collectionName(r.collection, ctx.catalog))),
+                    h('td', {}, ctx.nameOf(r.village)),
+                    h('td', {}, summary(ctx, r), r.deleted ? h('span', { class: 'tag' }, ` ${t('deleted')}`) : null),
+                    h(
+                        'td',
+                        {},
+                        h('span', { class: `state ${r.review || 'received'}` }, reviewName(r.review)),
+                        r.open_conflicts ? h('span', { class: 'tag warn' }, ` ${t('open_conflicts')} ${num(r.open_conflicts)}`) : null
+                    ),
+                    h('td', {}, r.created_by || t('empty')),
+                    h('td', {}, dateTime(r.updated_ms))
+                )
+            )
+        )
+    );
+    out.append(tableWrap(t('records_title'), table));
+    // paging
+    const pageLink = (offset, label, rel) => {
+        const p = new URLSearchParams(params);
+        if (offset) p.set('offset', offset);
+        else p.delete('offset');
+        const qs = p.toString();
+        return h('a', { href: `#/records${qs ? `?${qs}` : ''}`, rel, class: 'button' }, label);
+    };
+    const nav = h('nav', { class: 'paging', 'aria-label': t('paging') });
+    if (f.offset > 0) nav.append(pageLink(Math.max(0, f.offset - PAGE), t('prev'), 'prev'));
+    if (f.offset + items.length < total) nav.append(pageLink(f.offset + PAGE, t('next'), 'next'));
+    if (nav.childNodes.length) out.append(nav);
+    return out;
+}
+
+// ---- one record ----
+
+function isMasked(ctx, collection, key, v) {
+    const f = ctx.catalog?.collections?.[collection]?.fields?.[key];
+    if (f && 'personal' in f) return !!f.personal && typeof v === 'string' && v.includes('*');
+    return typeof v === 'string' && /\*{3,}/.test(v);
+}
+
+export async function record(main, ctx, recordId) {
+    const path = `/v1/review/records/${encodeURIComponent(recordId)}`;
+    const [rec, hist, conf] = await Promise.all([
+        get(path),
+        get(`${path}/history`),
+        get('/v1/review/conflicts?status=open'),
+    ]);
+    const out = document.createDocumentFragment();
+    const title = collectionName(rec.collection, ctx.catalog);
+    out.append(
+        h('p', { class: 'crumbs' }, h('a', { href: '#/records' }, t('back_to_records'))),
+        h('h1', {}, t('record_title', { collection: title })),
+        h('p', { class: 'meta' }, `${ctx.nameOf(rec.township)} · ${ctx.nameOf(rec.village)} · ${t('created_by')}: ${rec.created_by || t('empty')} · ${t('updated')}: ${dateTime(rec.updated_ms)}`)
+    );
+    // fields
+    const rows = Object.entries(rec.fields || {})
+        .filter(([k]) => !k.startsWith('_'))
+        .map(([k, v]) => {
+            const label = fieldName(rec.collection, k, ctx.catalog);
+            const cell = h('td', {}, h('span', { class: 'value' }, formatValue(ctx, rec.collection, k, v)));
+            if (isMasked(ctx, rec.collection, k, v)) {
+                const btn = h('button', { type: 'button', class: 'small reveal', 'aria-label': t('reveal_label', { field: label }) }, t('reveal'));
+                btn.addEventListener('click', async () => {
+                    btn.disabled = true;
+                    try {
+                        const r = await post(`${path}/reveal`, { field: k });
+                        cell.querySelector('.value').textContent = String(r.value ?? '');
+                        const note = h('span', { class: 'note' }, ` ${t('revealed')}`);
+                        btn.replaceWith(note);
+                        ctx.status(`${label}: ${t('revealed')}`);
+                    } catch (e) {
+                        btn.disabled = false;
+                        ctx.fail(e);
+                    }
+                });
+                cell.append(' ', btn);
+            }
+            return h('tr', {}, h('th', { scope: 'row' }, label), cell);
+        });
+    out.append(
+        h('h2', {}, t('fields')),
+        tableWrap(
+            t('fields'),
+            h(
+                'table',
+                { class: 'fields' },
+                h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('field')), h('th', { scope: 'col' }, t('value')))),
+                h('tbody', {}, rows)
+            )
+        )
+    );
+    // open conflicts of this record
+    const mine = (conf.conflicts || []).filter((c) => c.record === rec.id);
+    if (mine.length) {
+        out.append(h('h2', {}, t('conflicts_title')));
+        for (const c of mine) out.append(conflictCard(ctx, c, 3));
+    }
+    // review
+    out.append(reviewForm(ctx, rec, path));
+    // history
+    const entries = hist.history || [];
+    out.append(h('h2', {}, t('history')));
+    if (!entries.length) out.append(h('p', {}, t('no_history')));
+    else
+        out.append(
+            h(
+                'ol',
+                { class: 'history', reversed: true },
+                [...entries].reverse().map((e) =>
+                    h(
+                        'li',
+                        {},
+                        h('p', { class: 'who' }, t('history_entry', { user: e.user, device: e.device, at: dateTime(e.at_ms) })),
+                        h(
+                            'ul',
+                            {},
+                            Object.entries(e.changes || {}).map(([k, pair]) =>
+                                h(
+                                    'li',
+                                    {},
+                                    h('span', { class: 'fname' }, `${fieldName(rec.collection, k, ctx.catalog)}: `),
+                                    h('del', {}, formatValue(ctx, rec.collection, k, pair?.[0])),
+                                    ' → ',
+                                    h('ins', {}, formatValue(ctx, rec.collection, k, pair?.[1]))
+                                )
+                            )
+                        )
+                    )
+                )
+            )
+        );
+    return out;
+}
+
+function reviewForm(ctx, rec, path) {
+    const name = id('review');
+    const radio = (value, label) => {
+        const input = h('input', { type: 'radio', name, value, id: id('r'), checked: (rec.review || 'received') === value });
+        return h('div', { class: 'radio' }, input, h('label', { for: input.id }, label));
+    };
+    const errId = id('err');
+    const comment = h('textarea', { name: 'comment', rows: 3 }, '');
+    comment.value = rec.review === 'has_issues' ? rec.review_comment || '' : '';
+    const err = h('p', { class: 'field-error', id: errId });
+    const form = h(
+        'form',
+        { class: 'review', 'aria-labelledby': `${name}-h` },
+        h('h2', { id: `${name}-h` }, t('review')),
+        h('p', {}, t('current_review', { state: reviewName(rec.review) }), rec.review_comment ? h('span', {}, ` ${t('review_comment', { comment: rec.review_comment })}`) : null),
+        h('fieldset', {}, h('legend', {}, t('review_state')), radio('has_issues', t('mark_has_issues')), radio('approved', t('mark_approved'))),
+        field(t('comment'), comment),
+        err,
+        h('button', { type: 'submit', class: 'primary' }, t('submit'))
+    );
+    form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const chosen = form.querySelector(`input[name="${name}"]:checked`)?.value;
+        err.textContent = '';
+        comment.removeAttribute('aria-invalid');
+        if (!chosen || chosen === 'received') {
+            form.querySelector(`input[name="${name}"]`).focus();
+            return;
+        }
+        if (chosen === 'has_issues' && !comment.value.trim()) {
+            err.textContent = t('comment_required');
+            comment.setAttribute('aria-invalid', 'true');
+            comment.setAttribute('aria-describedby', errId);
+            comment.focus();
+            return;
+        }
+        try {
+            await post(`${path}/review`, { state: chosen, comment: comment.value.trim() });
+            ctx.status(t('review_saved'));
+            ctx.refresh();
+        } catch (x) {
+            ctx.fail(x);
+        }
+    });
+    return form;
+}
+
+// ---- conflicts ----
+
+function parseEntered(ctx, c, text) {
+    const f = ctx.catalog?.collections?.[c.collection]?.fields?.[c.field];
+    const type = f?.type ?? typeof c.winner?.value;
+    if (type === 'number' || type === 'integer') {
+        const n = Number(text.trim());
+        return text.trim() !== '' && Number.isFinite(n) ? n : text;
+    }
+    if (type === 'boolean') return ['true', '是', 'yes', '1'].includes(text.trim().toLowerCase());
+    return text;
+}
+
+export function conflictCard(ctx, c, level = 2) {
+    const hx = `h${level}`;
+    const side = (key, who) =>
+        h(
+            'div',
+            { class: `side ${key}` },
+            h(`h${level + 1}`, {}, t(key)),
+            h('p', { class: 'big' }, formatValue(ctx, c.collection, c.field, who?.value)),
+            h('p', { class: 'by' }, t('by_at', { user: who?.user ?? '', device: who?.device ?? '', at: dateTime(who?.at_ms) }))
+        );
+    const fname = fieldName(c.collection, c.field, ctx.catalog);
+    const headingId = id('c');
+    const entered = h('input', { name: 'value', type: 'text' });
+    const card = h(
+        'article',
+        { class: 'conflict', 'aria-labelledby': headingId },
+        h(hx, { id: headingId }, t('conflict_heading', { collection: collectionName(c.collection, ctx.catalog), field: fname })),
+        h('p', { class: 'meta' }, ctx.nameOf(c.village), ' · ', h('a', { href: `#/record/${encodeURIComponent(c.record)}` }, `${t('record')} ${c.record}`)),
+        h('div', { class: 'sides' }, side('winner', c.winner), side('loser', c.loser))
+    );
+    const resolve = async (body, btn) => {
+        btn.disabled = true;
+        try {
+            await post(`/v1/review/conflicts/${c.id}/resolve`, body);
+            ctx.status(t('resolved'));
+            ctx.refresh();
+        } catch (e) {
+            btn.disabled = false;
+            ctx.fail(e);
+        }
+    };
+    const keep = h('button', { type: 'button', class: 'primary' }, t('keep_winner'));
+    keep.addEventListener('click', () => resolve({ choice: 'winner' }, keep));
+    const other = h('button', { type: 'button' }, t('use_loser'));
+    other.addEventListener('click', () => resolve({ choice: 'loser' }, other));
+    const useValue = h('button', { type: 'submit' }, t('use_value'));
+    const form = h('form', { class: 'inline' }, field(`${t('enter_value')}（${fname}）`, entered), useValue);
+    form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        if (!entered.value.trim()) {
+            entered.focus();
+            return;
+        }
+        resolve({ choice: 'value', value: parseEntered(ctx, c, entered.value) }, useValue);
+    });
+    card.append(h('div', { class: 'actions' }, keep, other), form);
+    return card;
+}
+
+export async function conflicts(main, ctx) {
+    const data = await get('/v1/review/conflicts?status=open');
+    const list = data.conflicts || [];
+    ctx.rememberNames(list.map((c) => [c.township, c.township_name]));
+    const out = document.createDocumentFragment();
+    out.append(h('h1', {}, t('conflicts_title')));
+    if (!list.length) out.append(h('p', { class: 'empty' }, t('no_conflicts')));
+    for (const c of list) out.append(conflictCard(ctx, c, 2));
+    return out;
+}
+
+// ---- quarantine ----
+
+export async function quarantine(main, ctx) {
+    const data = await get('/v1/review/quarantine?status=open');
+    const list = data.quarantine || [];
+    const out = document.createDocumentFragment();
+    out.append(h('h1', {}, t('quarantine_title')));
+    if (!list.length) {
+        out.append(h('p', { class: 'empty' }, t('no_quarantine')));
+        return out;
+    }
+    const table = h(
+        'table',
+        {},
+        h('caption', { class: 'visually-hidden' }, t('quarantine_title')),
+        h(
+            'thead',
+            {},
+            h(
+                'tr',
+                {},
+                h('th', { scope: 'col' }, t('received')),
+                h('th', { scope: 'col' }, t('user')),
+                h('th', { scope: 'col' }, t('collection')),
+                h('th', { scope: 'col' }, t('field')),
+                h('th', { scope: 'col' }, t('reason'))
+            )
+        ),
+        h(
+            'tbody',
+            {},
+            list.map((q) =>
+                h(
+                    'tr',
+                    {},
+                    h('td', {}, dateTime(q.received_ms)),
+                    h('td', {}, q.user),
+                    h('td', {}, collectionName(q.collection, ctx.catalog)),
+                    h('td', {}, q.field ? fieldName(q.collection, q.field, ctx.catalog) : t('empty')),
+                    h('td', {}, currentLang() === 'en' ? q.message_en || q.message : q.message, h('span', { class: 'code' }, ` (${q.code})`))
+                )
+            )
+        )
+    );
+    out.append(tableWrap(t('quarantine_title'), table));
+    return out;
+}
