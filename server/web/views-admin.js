@@ -19,7 +19,8 @@ async function loadTrend(to) {
         const r = await get(`/v1/rollups/trend${query({ from, to })}`);
         if (Array.isArray(r.months)) return r.months.map((m) => ({ month: m.month, total: m.total ?? m.live ?? m }));
     } catch (e) {
-        if (!(e instanceof ApiError) || e.status !== 404) throw e;
+        // 404, or 400 from a server that takes "trend" for a month: no trend endpoint yet
+        if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 400)) throw e;
     }
     // Fallback while the server has no trend endpoint: one rollup per month.
     const months = Array.from({ length: 12 }, (_, i) => addMonths(from, i));

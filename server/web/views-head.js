@@ -145,7 +145,7 @@ export async function overview(main, ctx, params) {
     const table = h(
         'table',
         { 'aria-labelledby': captionId },
-        h('caption', { id: captionId }, t('four_ones')),
+        h('caption', { id: captionId, class: 'visually-hidden' }, t('four_ones')),
         h('thead', {}, headRow),
         h(
             'tbody',
@@ -190,6 +190,7 @@ function formatValue(ctx, collection, key, v) {
     const f = ctx.catalog?.collections?.[collection]?.fields?.[key];
     if (f?.type === 'division' || /^\d{9}(\d{3})?$/.test(v)) return ctx.nameOf(v);
     if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return isoDate(v);
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v) && !Number.isNaN(Date.parse(v))) return dateTime(Date.parse(v));
     return v;
 }
 
@@ -354,7 +355,14 @@ export async function record(main, ctx, recordId) {
         .filter(([k]) => !k.startsWith('_'))
         .map(([k, v]) => {
             const label = fieldName(rec.collection, k, ctx.catalog);
-            const cell = h('td', {}, h('span', { class: 'value' }, formatValue(ctx, rec.collection, k, v)));
+            const ref = typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);
+            const cell = h(
+                'td',
+                {},
+                ref
+                    ? h('a', { class: 'value', href: `#/record/${encodeURIComponent(v)}` }, v)
+                    : h('span', { class: 'value' }, formatValue(ctx, rec.collection, k, v))
+            );
             if (isMasked(ctx, rec.collection, k, v)) {
                 const btn = h('button', { type: 'button', class: 'small reveal', 'aria-label': t('reveal_label', { field: label }) }, t('reveal'));
                 btn.addEventListener('click', async () => {

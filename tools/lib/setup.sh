@@ -11,6 +11,7 @@ fieldsync_packages=(
     libgtest-dev googletest libbenchmark-dev
     libqrencode-dev libxlsxwriter-dev
     clang-format curl
+    chromium fonts-noto-cjk
 )
 
 fieldsync_install_missing() {
@@ -21,7 +22,13 @@ fieldsync_install_missing() {
             missing+=("$p")
         fi
     done
+    # Node.js for the browser tests: Debian's only when the machine has none (a Node.js package
+    # that bundles npm may be installed already and would conflict with Debian's npm).
+    if ! command -v node >/dev/null 2>&1; then
+        missing+=(nodejs npm)
+    fi
     if [ ${#missing[@]} -eq 0 ]; then
+        fieldsync_web_test_deps
         return 0
     fi
     echo "fieldsync: installing ${missing[*]}"
@@ -32,6 +39,26 @@ fieldsync_install_missing() {
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fieldsync_web_test_deps
+}
+
+# The browser tests' npm packages (tests/web: playwright-core, axe-core), installed with `npm ci`
+# when node_modules is missing or package-lock.json changed since the last install.
+fieldsync_web_test_deps() {
+    local dir=$fieldsync_root/tests/web
+    [ -f "$dir/package-lock.json" ] || return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "fieldsync: npm not found: the browser tests (tests/web) will fail" >&2
+        return 0
+    fi
+    local sum
+    sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$dir/node_modules/.fieldsync-lock" 2>/dev/null)" = "$sum" ]; then
+        return 0
+    fi
+    echo "fieldsync: npm ci in tests/web"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$sum" >"$dir/node_modules/.fieldsync-lock"
 }
 
 # fieldsync_build BUILD_DIR [cmake options...]; FIELDSYNC_TARGETS="a b" builds only those targets.
