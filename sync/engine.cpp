@@ -110,10 +110,18 @@ std::string_view str_of(const json::object& o, std::string_view key) {
 class db_references final : public reference_data {
 public:
     explicit db_references(sql::connection& c) : c_(c) {}
+    // Divisions change only by an administrator's action, never inside a push: one lookup per
+    // code and push.
     bool division_exists(std::string_view code) const override {
+        for (const auto& [known, exists] : divisions_)
+            if (known == code)
+                return exists;
         auto s = c_.cached("SELECT 1 FROM divisions WHERE code = ?");
         s->bind_all(code);
-        return s->step();
+        bool exists = s->step();
+        if (divisions_.size() < 64)
+            divisions_.emplace_back(std::string(code), exists);
+        return exists;
     }
     bool record_exists(std::string_view collection, std::string_view id) const override {
         auto u = uuid::parse(id);
@@ -126,6 +134,7 @@ public:
 
 private:
     sql::connection& c_;
+    mutable std::vector<std::pair<std::string, bool>> divisions_;
 };
 
 mutation_ack rejected_ack(std::uint64_t seq, const rejection& r) {
@@ -138,6 +147,30 @@ mutation_ack rejected_ack(std::uint64_t seq, const rejection& r) {
     ack.message_en = r.message_en;
     return ack;
 }
+
+// One push, write or conflict resolution as the observers see it: on_batch_end when it
+// succeeded, on_batch_abort when it left by an exception.
+class observer_batch {
+public:
+    explicit observer_batch(const std::vector<change_observer*>& observers)
+        : observers_(observers) {}
+    observer_batch(const observer_batch&) = delete;
+    observer_batch& operator=(const observer_batch&) = delete;
+    ~observer_batch() {
+        if (!done_)
+            for (auto* o : observers_)
+                o->on_batch_abort();
+    }
+    void end(sql::connection& c) {
+        for (auto* o : observers_)
+            o->on_batch_end(c);
+        done_ = true;
+    }
+
+private:
+    const std::vector<change_observer*>& observers_;
+    bool done_ = false;
+};
 
 std::string user_of_device(sql::connection& c, std::string_view device) {
     auto s = c.cached("SELECT user FROM devices WHERE device = ?");
@@ -262,6 +295,7 @@ std::uint64_t engine::last_seq(sql::connection& c) {
 
 push_result engine::push(sql::connection& c, const principal& who, const push_request& req) {
     push_result out;
+    observer_batch batch(observers_);
     const std::int64_t now = clock_.wall_ms();
     std::uint64_t device_last = 0;
     {
@@ -277,6 +311,7 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
     }
     std::uint64_t change_seq = static_cast<std::uint64_t>(meta_int(c, "last_seq"));
     const std::uint64_t change_seq_before = change_seq;
+    db_references refs(c);
 
     for (const auto& m : req.mutations) {
         if (m.seq <= device_last) {
@@ -307,7 +342,7 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
             out.acks.push_back(std::move(ack));
             break; // nothing after a gap is applied
         }
-        mutation_ack ack = apply_mutation(c, who, m, change_seq, now, out);
+        mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out);
         device_last = m.seq;
         bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&
                      ack.restamped.empty() && ack.kept.empty();
@@ -329,6 +364,7 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
     out.server_clock = clock_.now();
     meta_set(c, "hlc_high", out.server_clock.to_string());
     out.last_applied = device_last;
+    batch.end(c);
     return out;
 }
 
@@ -340,6 +376,11 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
         for (const auto& [name, w] : m.fields)
             if (name == coll->township_field && w.value.is_string())
                 township = std::string(w.value.as_string());
+    // Filed under the pusher's own township when it names another one or none: a worker's
+    // rejected pushes are their township head's to review, and nobody can fill another
+    // township's quarantine (or show its head made-up records) by naming it.
+    if (!who.where.whole_district() && township != who.where.township)
+        township = who.where.township;
     auto s = c.cached(
         "INSERT INTO quarantine(device, user, mutation_seq, collection, record_id, township, "
         "payload, code, field, message_zh, message_en, received_ms) "
@@ -356,8 +397,8 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                    std::uint64_t& change_seq, std::int64_t now, push_result& out,
-                                    bool quarantine) {
+                                    const reference_data& refs, std::uint64_t& change_seq,
+                                    std::int64_t now, push_result& out, bool quarantine) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
         return quarantine ? reject(c, who, m, r, now) : rejected_ack(m.seq, r);
@@ -385,6 +426,10 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     }
 
     auto stored = load_record(c, m.id);
+    // A record outside the caller's scope gets one answer whatever else is wrong with the
+    // mutation, so that rejections do not tell what it is (collection, township).
+    if (stored && !who.where.contains(stored->township, stored->village))
+        return rejected(make_rejection("out_of_scope"));
     if (stored && stored->collection != m.collection)
         return rejected(make_rejection("collection_mismatch"));
 
@@ -452,12 +497,26 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             if (const auto* f = coll->field(*d.name); f && f->immutable)
                 return rejected(make_rejection("immutable_field", f));
 
-    db_references refs(c);
     ctx.refs = &refs;
     if (auto r = validate_record(*coll, proposed, ctx))
         return rejected(*r);
     if (township.empty())
         return rejected(make_rejection("required_missing", coll->field(coll->township_field)));
+    // A reference never leaves the record's township: the township's head would see another
+    // township's record id in it, and a rollup could move for a person of another township. A
+    // record elsewhere is answered like a missing one, so that pushing references does not probe
+    // other townships.
+    for (const auto& d : decisions) {
+        const auto* f = d.take ? coll->field(*d.name) : nullptr;
+        if (!f || f->type != field_type::reference || !d.write->value.is_string())
+            continue;
+        auto ref = uuid::parse(d.write->value.as_string());
+        auto at = c.cached("SELECT township FROM records WHERE id = ?");
+        if (ref)
+            at->bind_all(ref->span());
+        if (!ref || !at->step() || at->text(0) != township)
+            return rejected(make_rejection("reference_missing", f));
+    }
 
     bool any_taken =
         std::any_of(decisions.begin(), decisions.end(), [](const decision& d) { return d.take; });
@@ -579,12 +638,15 @@ mutation_ack engine::write(sql::connection& c, const principal& who, std::string
         m.fields.emplace_back(std::string(kv.key()), field_write{kv.value(), stamp, base});
     }
     push_result out;
+    observer_batch batch(observers_);
     std::uint64_t change_seq = static_cast<std::uint64_t>(meta_int(c, "last_seq"));
     const auto before = change_seq;
-    auto ack = apply_mutation(c, server_side, m, change_seq, stamp.ms, out, false);
+    db_references refs(c);
+    auto ack = apply_mutation(c, server_side, m, refs, change_seq, stamp.ms, out, false);
     if (change_seq != before)
         meta_set(c, "last_seq", static_cast<std::int64_t>(change_seq));
     meta_set(c, "hlc_high", clock_.last().to_string());
+    batch.end(c);
     return ack;
 }
 
@@ -607,8 +669,10 @@ result<void> engine::close_conflict(sql::connection& c, const principal& who,
                       "resolution = ? WHERE cid = ?");
     s->bind_all(who.user, clock_.wall_ms(), resolution, conflict_id);
     s->run();
+    observer_batch batch(observers_);
     for (auto* o : observers_)
         o->on_conflicts(c, township, collection, -1);
+    batch.end(c);
     return {};
 }
 

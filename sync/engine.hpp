@@ -67,6 +67,12 @@ public:
         (void)collection;
         (void)delta;
     }
+    // The end of one push, write or conflict resolution, still inside its transaction: an
+    // observer that buffered work writes it now. Called only when the whole batch succeeded.
+    virtual void on_batch_end(sql::connection& c) { (void)c; }
+    // The batch failed (a storage error is on its way to the caller, who rolls back): drop
+    // anything buffered.
+    virtual void on_batch_abort() noexcept {}
 };
 
 class engine {
@@ -129,8 +135,8 @@ public:
 
 private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                std::uint64_t& last_seq, std::int64_t now_ms, push_result& out,
-                                bool quarantine = true);
+                                const reference_data& refs, std::uint64_t& last_seq,
+                                std::int64_t now_ms, push_result& out, bool quarantine = true);
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);
 

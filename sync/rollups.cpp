@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -197,34 +198,6 @@ void bump(sql::connection& c, const cell& k, std::int64_t delta) {
     s->run();
 }
 
-void bump_key(sql::connection& c, const key_cell& k, int delta) {
-    std::int64_t n = 0;
-    {
-        auto s = c.cached("SELECT n FROM rollup_keys WHERE township = ? AND month = ? AND "
-                          "indicator = ? AND key = ?");
-        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
-        if (s->step())
-            n = s->int64(0);
-    }
-    std::int64_t after = n + delta;
-    if (after <= 0) {
-        auto s = c.cached("DELETE FROM rollup_keys WHERE township = ? AND month = ? AND "
-                          "indicator = ? AND key = ?");
-        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
-        s->run();
-    } else {
-        auto s = c.cached("INSERT INTO rollup_keys(township, month, indicator, key, n) "
-                          "VALUES(?, ?, ?, ?, ?) ON CONFLICT(township, month, indicator, key) "
-                          "DO UPDATE SET n = excluded.n");
-        s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), after);
-        s->run();
-    }
-    if (n <= 0 && after > 0)
-        bump(c, {std::get<0>(k), std::get<1>(k), std::get<2>(k)}, +1);
-    else if (n > 0 && after <= 0)
-        bump(c, {std::get<0>(k), std::get<1>(k), std::get<2>(k)}, -1);
-}
-
 std::vector<std::string> opened_months(sql::connection& c) {
     std::vector<std::string> out;
     auto s = c.cached("SELECT month FROM rollup_months ORDER BY month");
@@ -257,23 +230,6 @@ std::optional<person_row> load_person(sql::connection& c, std::string_view id_te
     if (!s->step())
         return std::nullopt;
     return person_row{parse_object(s->text(0)), std::string(s->text(1))};
-}
-
-// Applies new - old as counter deltas; returns the (township, month) cells touched.
-void apply_diff(sql::connection& c, const std::vector<cell>& old_cells,
-                const std::vector<cell>& new_cells,
-                std::set<std::pair<std::string, std::string>>& touched) {
-    std::map<cell, std::int64_t> delta;
-    for (const auto& k : old_cells)
-        --delta[k];
-    for (const auto& k : new_cells)
-        ++delta[k];
-    for (const auto& [k, d] : delta) {
-        if (d == 0)
-            continue;
-        bump(c, k, d);
-        touched.emplace(std::get<0>(k), std::get<1>(k));
-    }
 }
 
 figures parse_figures(std::string_view text) {
@@ -351,6 +307,104 @@ void note_change(sql::connection& c, const std::string& township, const std::str
 
 } // namespace
 
+// What one batch (a push, a server-side write, a resolution) has not written yet. Counter deltas
+// add up; distinct-key counts are read once and kept in memory; the township-months whose
+// approved figures may have moved are checked once at the end.
+struct rollups::batch {
+    std::map<cell, std::int64_t> bumps;
+    std::map<key_cell, std::pair<std::int64_t, std::int64_t>> keys; // stored n, n now
+    std::set<std::pair<std::string, std::string>> touched;
+    std::int64_t now_ms = 0;
+    std::optional<std::vector<std::string>> months; // opened months, sorted
+
+    void add(const cell& k, std::int64_t delta) {
+        if (delta != 0)
+            bumps[k] += delta;
+    }
+
+    // How many records give `k`'s key; the indicator counts the keys given at least once.
+    void add_key(sql::connection& c, const key_cell& k, int delta) {
+        auto it = keys.find(k);
+        if (it == keys.end()) {
+            std::int64_t n = 0;
+            auto s = c.cached("SELECT n FROM rollup_keys WHERE township = ? AND month = ? AND "
+                              "indicator = ? AND key = ?");
+            s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+            if (s->step())
+                n = s->int64(0);
+            it = keys.emplace(k, std::pair{n, n}).first;
+        }
+        std::int64_t n = it->second.second;
+        std::int64_t after = n + delta;
+        it->second.second = std::max<std::int64_t>(after, 0);
+        cell distinct{std::get<0>(k), std::get<1>(k), std::get<2>(k)};
+        if (n <= 0 && after > 0)
+            add(distinct, +1);
+        else if (n > 0 && after <= 0)
+            add(distinct, -1);
+    }
+
+    // Applies new - old as counter deltas and remembers the township-months touched.
+    void diff(const std::vector<cell>& old_cells, const std::vector<cell>& new_cells) {
+        std::map<cell, std::int64_t> delta;
+        for (const auto& k : old_cells)
+            --delta[k];
+        for (const auto& k : new_cells)
+            ++delta[k];
+        for (const auto& [k, d] : delta) {
+            if (d == 0)
+                continue;
+            add(k, d);
+            touched.emplace(std::get<0>(k), std::get<1>(k));
+        }
+    }
+
+    void write(sql::connection& c) {
+        for (const auto& [k, d] : bumps)
+            bump(c, k, d);
+        for (const auto& [k, n] : keys) {
+            if (n.first == n.second)
+                continue;
+            if (n.second <= 0) {
+                auto s = c.cached("DELETE FROM rollup_keys WHERE township = ? AND month = ? AND "
+                                  "indicator = ? AND key = ?");
+                s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+                s->run();
+            } else {
+                auto s = c.cached("INSERT INTO rollup_keys(township, month, indicator, key, n) "
+                                  "VALUES(?, ?, ?, ?, ?) ON CONFLICT(township, month, indicator, "
+                                  "key) DO UPDATE SET n = excluded.n");
+                s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
+                            n.second);
+                s->run();
+            }
+        }
+        // Figures are final now: compare them with the approved ones.
+        for (const auto& [t, m] : touched)
+            note_change(c, t, m, now_ms);
+    }
+};
+
+rollups::rollups(rollup_config cfg) : cfg_(cfg) {}
+rollups::~rollups() = default;
+
+void rollups::on_batch_end(sql::connection& c) {
+    if (!batch_)
+        return;
+    auto b = std::move(batch_); // dropped even if writing throws: the caller rolls back
+    b->write(c);
+}
+
+void rollups::on_batch_abort() noexcept {
+    batch_.reset();
+}
+
+std::vector<std::string>& rollups::months(sql::connection& c) {
+    if (!batch_->months)
+        batch_->months = opened_months(c);
+    return *batch_->months;
+}
+
 bool is_month(std::string_view s) noexcept {
     return s.size() == 7 && parse_date(std::string(s) + "-01").has_value();
 }
@@ -367,38 +421,60 @@ const std::vector<std::string>& rollup_indicators() {
 }
 
 void rollups::open_month(sql::connection& c, std::string_view month) {
+    bool own = !batch_;
+    if (own)
+        batch_ = std::make_unique<batch>();
+    try {
+        open_month_buffered(c, month);
+    } catch (...) {
+        on_batch_abort();
+        throw;
+    }
+    if (own)
+        on_batch_end(c);
+}
+
+void rollups::open_month_buffered(sql::connection& c, std::string_view month) {
     if (!is_month(month))
         return;
+    auto& known = months(c);
+    auto at = std::lower_bound(known.begin(), known.end(), month);
+    if (at != known.end() && *at == month)
+        return; // already maintained
+    known.insert(at, std::string(month));
     {
         auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
         s->bind_all(month);
         s->run();
         if (c.changes() == 0)
-            return; // already maintained
+            return;
     }
-    std::vector<std::string> months{std::string(month)};
+    std::vector<std::string> one{std::string(month)};
     std::map<cell, std::int64_t> counts;
     auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' AND "
                       "deleted = 0");
     while (s->step()) {
         auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
         auto fields = parse_object(s->text(1));
-        for (const auto& k : person_level(&fields, s->text(2), stored_events(c, id), months, cfg_))
+        for (const auto& k : person_level(&fields, s->text(2), stored_events(c, id), one, cfg_))
             ++counts[k];
     }
     for (const auto& [k, n] : counts)
-        bump(c, k, n);
+        batch_->add(k, n);
 }
 
 void rollups::on_change(sql::connection& c, const record_change& ch) {
+    if (!batch_)
+        batch_ = std::make_unique<batch>();
+    batch& b = *batch_;
+    b.now_ms = ch.now_ms;
     const std::string_view coll = ch.collection.name;
-    std::set<std::pair<std::string, std::string>> touched;
     if (coll == "person") {
-        auto months = opened_months(c);
+        const auto& opened = months(c);
         auto id = ch.id.to_string();
         auto events = stored_events(c, id);
-        apply_diff(c, person_level(ch.before, ch.township, events, months, cfg_),
-                   person_level(&ch.after, ch.township, events, months, cfg_), touched);
+        b.diff(person_level(ch.before, ch.township, events, opened, cfg_),
+               person_level(&ch.after, ch.township, events, opened, cfg_));
     } else if (!date_field(coll).empty()) {
         std::int64_t created_ms = ch.now_ms;
         if (ch.before) {
@@ -416,19 +492,19 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         // Months first seen now are computed from the state before this change; the diff below
         // then moves them to the state after it.
         for (const auto& k : new_rc.counts)
-            open_month(c, std::get<1>(k));
+            open_month_buffered(c, std::get<1>(k));
         for (const auto& e : new_ev)
-            open_month(c, e.month);
+            open_month_buffered(c, e.month);
 
-        apply_diff(c, old_rc.counts, new_rc.counts, touched);
+        b.diff(old_rc.counts, new_rc.counts);
         for (const auto& k : old_rc.keys)
-            bump_key(c, k, -1);
+            b.add_key(c, k, -1);
         for (const auto& k : new_rc.keys)
-            bump_key(c, k, +1);
+            b.add_key(c, k, +1);
         for (const auto& k : new_rc.keys)
-            touched.emplace(std::get<0>(k), std::get<1>(k));
+            b.touched.emplace(std::get<0>(k), std::get<1>(k));
         for (const auto& k : old_rc.keys)
-            touched.emplace(std::get<0>(k), std::get<1>(k));
+            b.touched.emplace(std::get<0>(k), std::get<1>(k));
 
         if (!old_ev.empty() || !new_ev.empty()) {
             std::set<std::string> persons;
@@ -436,12 +512,14 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
                 persons.insert(e.person);
             for (const auto& e : new_ev)
                 persons.insert(e.person);
-            auto months = opened_months(c);
+            const auto& opened = months(c);
+            // A visit changes the person's events, not the person: read each person once.
+            std::map<std::string, std::optional<person_row>> rows;
             std::map<std::string, std::vector<cell>> before;
             for (const auto& p : persons) {
-                auto row = load_person(c, p);
+                auto& row = rows[p] = load_person(c, p);
                 before[p] = person_level(row ? &row->fields : nullptr, row ? row->township : "",
-                                         stored_events(c, p), months, cfg_);
+                                         stored_events(c, p), opened, cfg_);
             }
             auto record = ch.id.to_string();
             {
@@ -456,21 +534,20 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
                 s->run();
             }
             for (const auto& p : persons) {
-                auto row = load_person(c, p);
-                apply_diff(c, before[p],
-                           person_level(row ? &row->fields : nullptr, row ? row->township : "",
-                                        stored_events(c, p), months, cfg_),
-                           touched);
+                const auto& row = rows[p];
+                b.diff(before[p],
+                       person_level(row ? &row->fields : nullptr, row ? row->township : "",
+                                    stored_events(c, p), opened, cfg_));
             }
         }
     }
-    for (const auto& [t, m] : touched)
-        note_change(c, t, m, ch.now_ms);
 }
 
-void rollups::on_conflicts(sql::connection& c, std::string_view township, std::string_view,
+void rollups::on_conflicts(sql::connection&, std::string_view township, std::string_view,
                            int delta) {
-    bump(c, {std::string(township), "", "open_conflicts"}, delta);
+    if (!batch_)
+        batch_ = std::make_unique<batch>();
+    batch_->add({std::string(township), "", "open_conflicts"}, delta);
 }
 
 result<int> rollups::approve(sql::connection& c, std::string_view township, std::string_view month,
@@ -478,6 +555,7 @@ result<int> rollups::approve(sql::connection& c, std::string_view township, std:
     if (!is_month(month) || township.size() != 9)
         return errc::invalid_argument;
     open_month(c, month);
+    on_batch_end(c); // anything buffered counts before the figures are approved
     auto live = normalized(read(c, township, month));
     int revision = 0;
     bool approved = false;

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,11 +62,19 @@ struct district_month {
 
 class rollups final : public change_observer {
 public:
-    explicit rollups(rollup_config cfg = {}) : cfg_(cfg) {}
+    explicit rollups(rollup_config cfg = {});
+
+    ~rollups() override;
+    rollups(const rollups&) = delete;
+    rollups& operator=(const rollups&) = delete;
 
     void on_change(sql::connection& c, const record_change& change) override;
     void on_conflicts(sql::connection& c, std::string_view township, std::string_view collection,
                       int delta) override;
+    // Counter deltas, distinct-key counts and revision bookkeeping of one batch are buffered in
+    // memory and written here, once per push instead of once per record.
+    void on_batch_end(sql::connection& c) override;
+    void on_batch_abort() noexcept override;
 
     // Computes a month's person-based figures once, so that they are then maintained
     // incrementally. Idempotent. Writer thread.
@@ -88,7 +97,12 @@ public:
     const rollup_config& config() const noexcept { return cfg_; }
 
 private:
+    struct batch;
+    void open_month_buffered(sql::connection& c, std::string_view month);
+    std::vector<std::string>& months(sql::connection& c);
+
     rollup_config cfg_;
+    std::unique_ptr<batch> batch_; // what the current batch has not written yet
 };
 
 // The field that dates a record of `collection` (the month it belongs to): visited_at,

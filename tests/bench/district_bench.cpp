@@ -1,0 +1,129 @@
+// Storage apply of the mission's record types as the server does it: catalog::builtin(), the
+// rollups observer maintaining the monthly figures, a file database with synchronous=FULL, and
+// `group` pushes of 200 records per durable commit (the writer's group commit).
+//   district_bench --benchmark_filter=visits     new home visits to existing persons
+//   district_bench --benchmark_filter=persons    new person registrations
+// Run it under `perf record --call-graph dwarf` to see where a record's time goes.
+#include "sync/district_fixture.hpp"
+
+#include <benchmark/benchmark.h>
+
+namespace {
+
+using namespace fieldsync;
+using namespace fieldsync::testing;
+
+struct file_district {
+    temp_dir dir;
+    sql::connection db;
+    std::int64_t wall = july_31;
+    engine eng;
+    rollups sums;
+    file_district()
+        : db(dir.file("district.db"), sql::open_mode::read_write_create),
+          eng(catalog::builtin(), engine_config{}, (prepare(db), db), [this] { return wall; }) {
+        eng.add_observer(&sums);
+    }
+    static void prepare(sql::connection& c) {
+        if (!migrate_server_database(c))
+            throw std::runtime_error("migration failed");
+        sql::transaction tx(c);
+        engine::put_division(c, "500154", "测试区");
+        engine::put_division(c, t105, "郭家镇");
+        engine::put_division(c, v105, "青龙村");
+        tx.commit();
+    }
+};
+
+mutation make(const char* collection, std::uint64_t seq, const uuid& id, const std::string& device,
+              std::int64_t ms, const json::object& fields) {
+    mutation m;
+    m.seq = seq;
+    m.collection = collection;
+    m.id = id;
+    hlc c{ms, 0, device};
+    for (const auto& kv : fields)
+        m.fields.emplace_back(std::string(kv.key()), field_write{kv.value(), c, std::nullopt});
+    return m;
+}
+
+// Registers `n` persons and returns their ids.
+std::vector<uuid> seed_persons(file_district& d, const principal& who, std::uint64_t& seq,
+                               uuid_v7_generator& ids, std::size_t n) {
+    std::vector<uuid> out;
+    push_request req;
+    for (std::size_t i = 0; i < n; ++i) {
+        auto id = ids.make(d.wall - 100000);
+        out.push_back(id);
+        auto p = person(t105, v105, "1980-03-0" + std::to_string(1 + i % 9), i % 2 == 0,
+                        "unemployed", static_cast<int>(i % 500));
+        req.mutations.push_back(make("person", seq++, id, who.device, d.wall - 100000, p));
+    }
+    sql::transaction tx(d.db);
+    auto res = d.eng.push(d.db, who, req);
+    tx.commit();
+    if (res.rejected != 0)
+        throw std::runtime_error("seed persons rejected: " + res.acks.front().code);
+    return out;
+}
+
+void visits(benchmark::State& state) {
+    const auto group = static_cast<std::size_t>(state.range(0));
+    file_district d;
+    principal who = field_worker("bench-tablet", t105);
+    uuid_v7_generator ids(7);
+    std::uint64_t seq = 1;
+    auto persons = seed_persons(d, who, seq, ids, 2000);
+    std::size_t k = 0;
+    for (auto _ : state) {
+        sql::transaction tx(d.db);
+        for (std::size_t g = 0; g < group; ++g) {
+            push_request req;
+            for (int i = 0; i < 200; ++i, ++k) {
+                auto v = visit(t105, v105, persons[k % persons.size()], "2025-07-30T10:15:00+08:00",
+                               k % 3 == 0);
+                v["notes"] = "入户走访：家中两人，一人肢体残疾二级，有就业意愿，需技能培训";
+                v["location"] = json::object{{"lat", 31.16}, {"lon", 108.39}};
+                req.mutations.push_back(
+                    make("home_visit", seq++, ids.make(d.wall), who.device, d.wall, v));
+            }
+            auto res = d.eng.push(d.db, who, req);
+            if (res.rejected != 0)
+                return state.SkipWithError(("rejected: " + res.acks.front().code).c_str());
+        }
+        tx.commit();
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(group) * 200);
+}
+BENCHMARK(visits)->Arg(8)->Unit(benchmark::kMillisecond);
+
+void persons(benchmark::State& state) {
+    const auto group = static_cast<std::size_t>(state.range(0));
+    file_district d;
+    principal who = field_worker("bench-tablet", t105);
+    uuid_v7_generator ids(7);
+    std::uint64_t seq = 1;
+    for (auto _ : state) {
+        sql::transaction tx(d.db);
+        for (std::size_t g = 0; g < group; ++g) {
+            push_request req;
+            for (int i = 0; i < 200; ++i) {
+                auto p = person(t105, v105, "1980-03-0" + std::to_string(1 + seq % 9), seq % 2 == 0,
+                                "unemployed", static_cast<int>(seq % 500));
+                req.mutations.push_back(
+                    make("person", seq, ids.make(d.wall), who.device, d.wall, p));
+                ++seq;
+            }
+            auto res = d.eng.push(d.db, who, req);
+            if (res.rejected != 0)
+                return state.SkipWithError(("rejected: " + res.acks.front().code).c_str());
+        }
+        tx.commit();
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(group) * 200);
+}
+BENCHMARK(persons)->Arg(8)->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+BENCHMARK_MAIN();
