@@ -3,6 +3,8 @@
 #include "schema/rules.hpp"
 #include "server/auth.hpp"
 #include "server/review_api.hpp"
+#include "server/static_files.hpp"
+#include "server/web_session.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -143,6 +145,10 @@ route match(std::string_view path) {
         return fixed("/v1/sync/pull", {method::post});
     if (path == "/v1/me")
         return fixed("/v1/me", {method::get});
+    if (path == "/v1/session")
+        return fixed("/v1/session", {method::get, method::post});
+    if (path == "/v1/session/logout")
+        return fixed("/v1/session/logout", {method::post});
     if (path == "/v1/admin/users")
         return fixed("/v1/admin/users", {method::get, method::post});
     if (path == "/v1/admin/devices")
@@ -226,6 +232,43 @@ std::string iso_time(std::int64_t ms) {
     return buf;
 }
 
+// A security event (logins and their refusals) as a JSON log line on stderr, whatever
+// log_requests says. Never a password, cookie, token or CSRF token.
+void log_event(json::object line) {
+    json::object out{{"ts", iso_time(now_ms())}, {"level", "warn"}};
+    for (auto& kv : line)
+        out[kv.key()] = std::move(kv.value());
+    std::string text = json::serialize(out);
+    std::lock_guard lock(log_mutex);
+    std::cerr << text << "\n";
+}
+
+json::object session_json(const web::session_info& s, std::string server_clock) {
+    json::array villages;
+    for (const auto& v : s.user.villages)
+        villages.emplace_back(v);
+    return {{"user", json::object{{"username", s.user.username},
+                                  {"role", auth::to_string(s.user.role)},
+                                  {"township", s.user.township},
+                                  {"villages", std::move(villages)}}},
+            {"csrf_token", s.csrf_token},
+            {"expires_ms", s.expires_ms},
+            {"server_clock", std::move(server_clock)}};
+}
+
+// What a login log line may say about the name typed: a known user's name, never anything
+// else (a password typed into the name field must not reach the log).
+json::object login_line(std::string_view event, const http_request& req,
+                        const std::optional<auth::user>& u) {
+    json::object line{
+        {"event", event}, {"request_id", req.request_id}, {"client", req.client_address}};
+    if (u)
+        line["user"] = u->username;
+    else
+        line["user_unknown"] = true;
+    return line;
+}
+
 } // namespace
 
 http_response error_response(unsigned status, std::string_view code, std::string_view message) {
@@ -241,6 +284,7 @@ struct api::context {
     json::object body;
     std::string token;
     auth::identity id;
+    std::optional<web::session_info> session; // set when the web session cookie authenticated
 
     void send(http_response res) { reply(std::move(res), std::move(facts)); }
     void fail(unsigned status, std::string_view code, std::string_view message) {
@@ -252,7 +296,10 @@ struct api::context {
 
 api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server::metrics& m)
     : cfg_(cfg), engine_(eng), writer_(w), readers_(readers), metrics_(m),
-      review_(std::make_unique<review_api>(eng, w)) {}
+      review_(std::make_unique<review_api>(eng, w)),
+      logins_(std::make_unique<web::login_throttle>(
+          web::login_throttle::settings{cfg.login_failures_per_user, cfg.login_failures_per_address,
+                                        cfg.login_window_s * 1000, 30 * 1000})) {}
 
 api::~api() = default;
 
@@ -262,6 +309,21 @@ void api::handle(http_request req, reply_fn reply) {
     ctx->reply = std::move(reply);
     std::string_view path = ctx->req.target;
     path = path.substr(0, path.find('?'));
+    if (is_static_path(path)) {
+        // The web page: embedded files, no authentication (the page logs in through the API).
+        ctx->facts.route = path == "/" ? "/" : "/app/:file";
+        if (ctx->req.method != method::get) {
+            http_response res = error_response(405, "method_not_allowed", "use GET");
+            add_page_headers(res);
+            res.headers.emplace_back("Allow", "GET");
+            ctx->facts.error = "method_not_allowed";
+            return ctx->send(std::move(res));
+        }
+        auto res = static_file(path, ctx->req.if_none_match, ctx->req.accept_encoding);
+        if (res.status == 404)
+            ctx->facts.error = "not_found";
+        return ctx->send(std::move(res));
+    }
     ctx->r = match(path);
     ctx->facts.route = ctx->r.found ? ctx->r.label : "other";
     if (!ctx->r.found)
@@ -348,26 +410,59 @@ void api::handle(http_request req, reply_fn reply) {
         return;
     }
 
-    // Everything else needs a device token.
+    if (ctx->r.label == "/v1/session" && ctx->req.method == method::post)
+        return login(ctx);
+
+    // Everything else needs a device token, or (the web page) a session cookie. The tablets'
+    // sync endpoints take device tokens only; the session endpoints take the cookie only.
     std::string_view authz = ctx->req.authorization;
-    if (authz.size() < 7 || !(authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ")) {
+    const bool session_route = ctx->r.label.starts_with("/v1/session");
+    const bool bearer = !session_route && authz.size() >= 7 &&
+                        (authz.substr(0, 7) == "Bearer " || authz.substr(0, 7) == "bearer ");
+    std::string cookie;
+    if (!bearer && !ctx->r.label.starts_with("/v1/sync/"))
+        cookie = web::cookie_value(ctx->req.cookie, web::cookie_name);
+    if (!bearer && cookie.empty()) {
+        if (session_route)
+            return ctx->fail(401, "unauthorized", "log in first (no session)");
         http_response res =
             error_response(401, "unauthorized", "send Authorization: Bearer <device token>");
         res.headers.emplace_back("WWW-Authenticate", "Bearer");
         ctx->facts.error = "unauthorized";
         return ctx->send(std::move(res));
     }
-    ctx->token = std::string(authz.substr(7));
-    readers_.submit([this, ctx](sql::connection& c) {
+    if (bearer)
+        ctx->token = std::string(authz.substr(7));
+    readers_.submit([this, ctx, cookie = std::move(cookie)](sql::connection& c) {
         try {
-            auto id = auth::authenticate(c, ctx->token);
-            ctx->token.clear();
-            if (!id)
-                return ctx->fail(id.error);
-            ctx->id = std::move(*id.value);
+            if (!cookie.empty()) {
+                if (!authenticate_session(ctx, c, cookie))
+                    return;
+            } else {
+                auto id = auth::authenticate(c, ctx->token);
+                ctx->token.clear();
+                if (!id)
+                    return ctx->fail(id.error);
+                ctx->id = std::move(*id.value);
+            }
             ctx->facts.user = ctx->id.who.user;
-            ctx->facts.device = ctx->id.who.device;
+            ctx->facts.device = ctx->session ? "" : ctx->id.who.device;
             const auto& label = ctx->r.label;
+            if (label == "/v1/session")
+                return ctx->send(json_response(
+                    200, session_json(*ctx->session, engine_.clock().now().to_string())));
+            if (label == "/v1/session/logout") {
+                auto hash = ctx->session->cookie_hash;
+                return writer_.submit(
+                    [hash](sql::connection& db) { web::end_session(db, hash); },
+                    [ctx](boost::system::error_code ec) {
+                        if (ec)
+                            return ctx->fail(503, "storage_failure", "not logged out; try again");
+                        auto res = json_response(200, json::object{{"status", "logged_out"}});
+                        res.headers.emplace_back("Set-Cookie", web::set_cookie_header("", 0));
+                        ctx->send(std::move(res));
+                    });
+            }
             if (label == "/v1/me") {
                 return ctx->send(json_response(
                     200, json::object{{"user", ctx->id.who.user},
@@ -559,6 +654,139 @@ void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& 
             [ctx](const auth::device_info& d) { ctx->send(json_response(200, device_json(d))); });
     }
     ctx->fail(404, "not_found", "no such endpoint");
+}
+
+// POST /v1/session: username and password for a session cookie (township heads and admins).
+void api::login(std::shared_ptr<context> ctx) {
+    if (!ctx->req.origin.empty() &&
+        !web::same_origin(ctx->req.origin, ctx->req.host, cfg_.web_origin))
+        return ctx->fail(403, "csrf", "log in from this server's own page");
+    std::string username(str_field(ctx->body, "username"));
+    std::string password(str_field(ctx->body, "password"));
+    ctx->body = {};
+    if (username.empty() || password.empty() || username.size() > 200 || password.size() > 1024)
+        return ctx->fail(400, "invalid_argument", "give \"username\" and \"password\"");
+    if (auto wait = logins_->wait_ms(username, ctx->req.client_address, now_ms()); wait > 0) {
+        auto secs = (wait + 999) / 1000;
+        auto line = login_line("login_throttled", ctx->req, std::nullopt);
+        line.erase("user_unknown");
+        line["retry_after_s"] = secs;
+        log_event(std::move(line));
+        http_response res = error_response(429, "rate_limited",
+                                           "too many failed logins; try again in " +
+                                               std::to_string(secs) + " seconds");
+        res.headers.emplace_back("Retry-After", std::to_string(secs));
+        ctx->facts.error = "rate_limited";
+        return ctx->send(std::move(res));
+    }
+    readers_.submit([this, ctx, username, password](sql::connection& c) {
+        try {
+            // Checked whether or not the user exists (verify_login spends the same time), so the
+            // answer and its timing say nothing about which usernames exist.
+            bool ok = auth::verify_login(c, username, password);
+            auto u = auth::find_user(c, username);
+            if (!ok || !u) {
+                auto line = login_line("login_failed", ctx->req, u);
+                line["failures"] = logins_->failed(username, ctx->req.client_address, now_ms());
+                log_event(std::move(line));
+                return ctx->fail(401, "bad_login", "wrong username or password");
+            }
+            ctx->facts.user = u->username;
+            if (u->role == auth::role::field_worker)
+                return ctx->fail(403, "forbidden",
+                                 "field workers use the tablet; the web page is for township "
+                                 "heads and district admins");
+            logins_->succeeded(username);
+            web::session_limits limits{cfg_.session_idle_s * 1000, cfg_.session_max_s * 1000};
+            auto made = std::make_shared<web::new_session>();
+            auto user = std::move(*u);
+            writer_.submit(
+                [made, name = user.username, limits](sql::connection& db) {
+                    *made = web::create_session(db, name, now_ms(), limits);
+                },
+                [this, ctx, made, user](boost::system::error_code ec) {
+                    if (ec == errc::unsupported)
+                        return ctx->fail(503, "shutting_down", "the server is stopping");
+                    if (ec || made->cookie.empty())
+                        return ctx->fail(503, "storage_failure", "not logged in; try again");
+                    web::session_info info;
+                    info.user = user;
+                    info.csrf_token = made->csrf_token;
+                    info.expires_ms = made->expires_ms;
+                    auto res =
+                        json_response(200, session_json(info, engine_.clock().now().to_string()));
+                    res.headers.emplace_back(
+                        "Set-Cookie", web::set_cookie_header(made->cookie, cfg_.session_max_s));
+                    auto line = login_line("login", ctx->req, user);
+                    line["level"] = "info";
+                    log_event(std::move(line));
+                    ctx->send(std::move(res));
+                });
+        } catch (const std::exception& e) {
+            std::lock_guard lock(log_mutex);
+            std::cerr << json::serialize(json::object{{"level", "error"},
+                                                      {"request_id", ctx->req.request_id},
+                                                      {"what", e.what()}})
+                      << "\n";
+            ctx->fail(503, "storage_failure", "the database could not be read; try again");
+        }
+    });
+}
+
+// Resolves the fs_session cookie on a reader: the session's user becomes the caller, exactly as
+// a bearer token of that user would. Requests that change something must come from this
+// server's page: X-CSRF-Token equal to the session's token, and no foreign Origin.
+bool api::authenticate_session(const std::shared_ptr<context>& ctx, sql::connection& c,
+                               const std::string& cookie) {
+    web::session_limits limits{cfg_.session_idle_s * 1000, cfg_.session_max_s * 1000};
+    const auto now = now_ms();
+    std::string expired;
+    auto found = web::find_session(c, cookie, now, limits, &expired);
+    if (!found) {
+        if (!expired.empty())
+            writer_.submit([expired](sql::connection& db) { web::end_session(db, expired); },
+                           [](boost::system::error_code) {});
+        http_response res =
+            error_response(status_of(found.error.code), found.error.wire_code, found.error.message);
+        res.headers.emplace_back("Set-Cookie", web::set_cookie_header("", 0));
+        ctx->facts.error = found.error.wire_code;
+        ctx->send(std::move(res));
+        return false;
+    }
+    auto& info = *found.value;
+    ctx->facts.user = info.user.username;
+    if (info.user.role == auth::role::field_worker) {
+        ctx->fail(403, "forbidden", "the web page is for township heads and district admins");
+        return false;
+    }
+    if (ctx->req.method != method::get) {
+        const bool foreign = !ctx->req.origin.empty() &&
+                             !web::same_origin(ctx->req.origin, ctx->req.host, cfg_.web_origin);
+        if (foreign || !web::secrets_equal(ctx->req.csrf_token, info.csrf_token)) {
+            log_event({{"event", "csrf_refused"},
+                       {"request_id", ctx->req.request_id},
+                       {"client", ctx->req.client_address},
+                       {"user", info.user.username},
+                       {"route", ctx->facts.route},
+                       {"reason", foreign ? "origin" : "token"}});
+            ctx->fail(403, "csrf",
+                      foreign ? "the request came from another site"
+                              : "send the session's CSRF token in the X-CSRF-Token header");
+            return false;
+        }
+    }
+    // The idle clock moves on with use; written at most every so often, not on every request.
+    if (now - info.last_seen_ms >= std::min<std::int64_t>(60000, limits.idle_ms / 10)) {
+        auto hash = info.cookie_hash;
+        writer_.submit([hash, now](sql::connection& db) { web::touch_session(db, hash, now); },
+                       [](boost::system::error_code) {});
+    }
+    ctx->id.who.user = info.user.username;
+    ctx->id.who.device = "web";
+    ctx->id.who.where = info.user.scope();
+    ctx->id.role = info.user.role;
+    ctx->session = std::move(info);
+    return true;
 }
 
 void api::record(const http_request& req, const http_response& res, const request_facts& f) {

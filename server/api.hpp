@@ -25,6 +25,9 @@
 namespace fieldsync::server {
 
 class review_api;
+namespace web {
+class login_throttle;
+}
 
 enum class method { get, post, other };
 
@@ -33,8 +36,17 @@ struct http_request {
     std::string target;
     std::string content_type;
     std::string authorization;
+    // For the web page: its session cookie and CSRF token, the browser's Origin and the Host it
+    // asked for (same-origin checks), conditional and compressed static answers.
+    std::string cookie;     // the Cookie header
+    std::string csrf_token; // X-CSRF-Token
+    std::string origin;     // Origin
+    std::string host;       // Host
+    std::string if_none_match;
+    std::string accept_encoding;
     std::string body;
     std::string request_id;
+    std::string client_address; // the peer's IP address as text (for throttling and its log)
     std::chrono::steady_clock::time_point started;
 };
 
@@ -81,6 +93,11 @@ public:
 private:
     struct context;
     void dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& c);
+    void login(std::shared_ptr<context> ctx);
+    // Cookie-authenticated requests: resolves the session, checks CSRF and Origin. False if it
+    // answered (refused) already.
+    bool authenticate_session(const std::shared_ptr<context>& ctx, sql::connection& c,
+                              const std::string& cookie);
 
     const config& cfg_;
     engine& engine_;
@@ -89,6 +106,7 @@ private:
     fieldsync::server::metrics& metrics_;
     std::atomic<bool> shutting_down_{false};
     std::unique_ptr<review_api> review_; // /v1/review/…, /v1/rollups/…, /v1/admin/access-log
+    std::unique_ptr<web::login_throttle> logins_; // failed web logins per user and address
 };
 
 } // namespace fieldsync::server

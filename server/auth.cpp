@@ -222,9 +222,13 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string random_token() {
+    return "fst_" + random_secret();
+}
+
+std::string random_secret() {
     unsigned char b[32];
     random_bytes(b, sizeof b);
-    return "fst_" + base64url(b, sizeof b);
+    return base64url(b, sizeof b);
 }
 
 std::string hash_password(std::string_view password, unsigned iterations) {

@@ -106,6 +106,18 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
         ok = number(value, c.max_clock_ahead_ms) && c.max_clock_ahead_ms > 0;
     else if (key == "log_requests")
         ok = boolean(value, c.log_requests);
+    else if (key == "session_idle_s")
+        ok = number(value, c.session_idle_s) && c.session_idle_s > 0;
+    else if (key == "session_max_s")
+        ok = number(value, c.session_max_s) && c.session_max_s > 0;
+    else if (key == "login_failures_per_user")
+        ok = number(value, c.login_failures_per_user) && c.login_failures_per_user > 0;
+    else if (key == "login_failures_per_address")
+        ok = number(value, c.login_failures_per_address) && c.login_failures_per_address > 0;
+    else if (key == "login_window_s")
+        ok = number(value, c.login_window_s) && c.login_window_s > 0;
+    else if (key == "web_origin")
+        c.web_origin = value;
     else
         return bad(why, "unknown setting \"" + key + "\"");
     if (!ok)
@@ -201,7 +213,8 @@ std::string usage() {
            "Settings: data listen cert key collections threads readers max_body_bytes\n"
            "  max_header_bytes max_json_depth max_pipeline max_connections header_timeout_ms\n"
            "  body_timeout_ms write_timeout_ms shutdown_grace_ms max_clock_ahead_ms port_file\n"
-           "  log_requests\n";
+           "  log_requests session_idle_s session_max_s login_failures_per_user\n"
+           "  login_failures_per_address login_window_s web_origin\n";
 }
 
 } // namespace fieldsync::server

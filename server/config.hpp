@@ -35,6 +35,13 @@ struct config {
     std::int64_t max_clock_ahead_ms = 5 * 60 * 1000; // max_clock_ahead_ms (engine)
     std::string port_file;    // port_file: written with the bound port once listening (tests)
     bool log_requests = true; // log_requests
+    // The web page's sessions (docs/protocol.md, "Web sessions and the web page").
+    std::int64_t session_idle_s = 30 * 60;     // session_idle_s: idle web sessions end
+    std::int64_t session_max_s = 12 * 60 * 60; // session_max_s: every web session ends
+    int login_failures_per_user = 5;           // login_failures_per_user: then 429
+    int login_failures_per_address = 20;       // login_failures_per_address: then 429
+    std::int64_t login_window_s = 15 * 60;     // login_window_s: failures counted over this
+    std::string web_origin; // web_origin: https://host[:port] also accepted as Origin
 };
 
 // Sets one setting by its key (as in the file; flags use --key, env FIELDSYNC_KEY).

@@ -239,6 +239,12 @@ private:
         http_request r = p->meta;
         r.content_type = std::string(req[http::field::content_type]);
         r.authorization = std::string(req[http::field::authorization]);
+        r.cookie = std::string(req[http::field::cookie]);
+        r.csrf_token = std::string(req["X-CSRF-Token"]);
+        r.origin = std::string(req[http::field::origin]);
+        r.host = std::string(req[http::field::host]);
+        r.if_none_match = std::string(req[http::field::if_none_match]);
+        r.accept_encoding = std::string(req[http::field::accept_encoding]);
         r.body = std::move(req.body());
         st_.app->handle(
             std::move(r), [self = shared_from_this(), p](http_response res, request_facts facts) {
@@ -259,6 +265,7 @@ private:
         r.set(http::field::server, "fieldsyncd");
         r.set(http::field::content_type, res.content_type);
         r.set(http::field::cache_control, "no-store");
+        r.set("X-Content-Type-Options", "nosniff");
         r.set("X-Request-Id", request_id);
         for (const auto& [k, v] : res.headers)
             r.set(k, v);
