@@ -365,7 +365,7 @@ async function boot() {
             ctx.fail(e, boot);
             return;
         }
-        toLogin();
+        toLogin(e instanceof ApiError && e.code === 'session_expired' ? 'session_expired' : undefined);
     }
 }
 
