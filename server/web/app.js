@@ -331,8 +331,13 @@ async function render() {
     }
 }
 
+function clearStatus() {
+    $('#status').textContent = '';
+}
+
 window.addEventListener('hashchange', () => {
     if (!location.hash.startsWith('#/')) return; // the skip link and in-page anchors
+    clearStatus(); // a message belongs to the page it was said on
     if (!state.session) {
         if (location.hash !== '#/login') history.replaceState(null, '', '#/login');
         return;
@@ -342,6 +347,7 @@ window.addEventListener('hashchange', () => {
 
 $('#lang').addEventListener('click', () => {
     setLang(currentLang() === 'zh' ? 'en' : 'zh');
+    clearStatus();
     renderShell();
     if (state.session) render();
     else renderLogin();

@@ -61,10 +61,14 @@ const T = {
 
 // ---- helpers ----
 
+const verbose = !!process.env.FIELDSYNC_WEB_VERBOSE;
+
 function run(file, args, { allowFail = false, timeout = T.server } = {}) {
+    const started = Date.now();
     return new Promise((resolve, reject) => {
         execFile(file, args, { timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
             const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+            if (verbose) console.error(`# ${Date.now() - started} ms (exit ${code}): ${path.basename(file)} ${args.join(' ')}`);
             if (err && !allowFail)
                 reject(new Error(`${path.basename(file)} ${args.join(' ')} failed (${code}):\n${stdout}\n${stderr}`));
             else resolve({ code, stdout, stderr });
@@ -206,7 +210,7 @@ before(async () => {
     for (const f of fs.readdirSync(opts.artifacts)) if (/\.(png|json|csv|log)$/.test(f)) fs.rmSync(path.join(opts.artifacts, f));
     env.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldsync-web-'));
     env.data = path.join(env.tmp, 'data');
-    await fs_('demo', '--data', env.data);
+    await run(opts.fieldsync, ['demo', '--data', env.data], { timeout: 600_000 });
     env.demo = JSON.parse(fs.readFileSync(path.join(env.data, 'demo.json'), 'utf8'));
     const code = env.demo.enrolment_codes[0];
     env.township = code.township;
