@@ -2,6 +2,7 @@
 
 #include "schema/rules.hpp"
 #include "server/auth.hpp"
+#include "server/qr.hpp"
 #include "server/review_api.hpp"
 #include "server/static_files.hpp"
 #include "server/web_session.hpp"
@@ -289,7 +290,10 @@ struct api::context {
     void send(http_response res) { reply(std::move(res), std::move(facts)); }
     void fail(unsigned status, std::string_view code, std::string_view message) {
         facts.error = std::string(code);
-        send(error_response(status, code, message));
+        auto res = error_response(status, code, message);
+        if (status == 503) // storage_failure, shutting_down: nothing stored, retry unchanged
+            res.headers.emplace_back("Retry-After", "5");
+        send(std::move(res));
     }
     void fail(const auth::failure& f) { fail(status_of(f.code), f.wire_code, f.message); }
 };
@@ -642,10 +646,19 @@ void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& 
             [username, minutes](sql::connection& db) {
                 return auth::create_enrolment_code(db, username, minutes * 60000, now_ms());
             },
-            [ctx, username](const auth::enrolment_code& code) {
+            [this, ctx, username](const auth::enrolment_code& code) {
+                // What `fieldsync tablets code --server URL` draws: the tablet app scans it. The
+                // server is the configured web origin, else the address the admin's page used.
+                std::string qr_text = "fieldsync:enrol?code=" + code.code;
+                if (!cfg_.web_origin.empty())
+                    qr_text += "&server=" + cfg_.web_origin;
+                else if (!ctx->req.host.empty())
+                    qr_text += "&server=https://" + ctx->req.host;
                 ctx->send(json_response(201, json::object{{"code", code.code},
                                                           {"username", username},
-                                                          {"expires_ms", code.expires_ms}}));
+                                                          {"expires_ms", code.expires_ms},
+                                                          {"qr_text", qr_text},
+                                                          {"qr_svg", qr_svg(qr_text)}}));
             });
     }
     if (label == "/v1/admin/devices/:id/revoke") {

@@ -1,7 +1,11 @@
 // fieldsyncd: the HTTPS sync server. See server/server.hpp and docs/protocol.md.
 #include "server/server.hpp"
+#include "sync/storage_check.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <string_view>
 
 int main(int argc, char** argv) {
     using namespace fieldsync::server;
@@ -16,6 +20,25 @@ int main(int argc, char** argv) {
     if (!cfg) {
         std::cerr << "fieldsyncd: " << why << "\n" << usage();
         return 2;
+    }
+    // Refuse a damaged, read-only or WAL-less database before serving it (docs/reliability.md).
+    // FIELDSYNC_STARTUP_CHECK=quick (default), full (also every index) or off.
+    auto level = fieldsync::startup_check::quick;
+    if (const char* v = std::getenv("FIELDSYNC_STARTUP_CHECK")) {
+        std::string_view s(v);
+        if (s == "full")
+            level = fieldsync::startup_check::full;
+        else if (s == "off")
+            level = fieldsync::startup_check::off;
+        else if (s != "quick") {
+            std::cerr << "fieldsyncd: FIELDSYNC_STARTUP_CHECK must be quick, full or off\n";
+            return 2;
+        }
+    }
+    auto db_path = (std::filesystem::path(cfg->data_dir) / "fieldsync.db").string();
+    if (auto ok = fieldsync::check_database_file(db_path, level, &why); !ok) {
+        std::cerr << "fieldsyncd: not starting: " << why << "\n";
+        return 3;
     }
     try {
         server s(*cfg);

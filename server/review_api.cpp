@@ -4,6 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -174,13 +175,75 @@ void answer_write(const review_api::reply_fn& reply, const result<mutation_ack>&
     reply(json_reply(200, ack_json(*r)));
 }
 
+// Coverage in percent (one decimal, as in the exports), null without a denominator.
+json::value coverage(const figures& f, const char* numerator, const char* denominator) {
+    auto get = [&](const char* k) {
+        auto it = f.find(k);
+        return it == f.end() ? std::int64_t{0} : it->second;
+    };
+    auto text = percent(get(numerator), get(denominator));
+    if (text.empty())
+        return nullptr;
+    return std::stod(text);
+}
+
+// The "four ones" of a figures set, flat and with their coverage, as the page shows them.
+void add_four_ones(json::object& o, const figures& f) {
+    auto get = [&](const char* k) {
+        auto it = f.find(k);
+        return it == f.end() ? std::int64_t{0} : it->second;
+    };
+    o["four_ones_base"] = get("four_ones_base");
+    json::object cov;
+    for (const char* kind : {"verified", "assessed", "registered", "served"}) {
+        std::string indicator = std::string("four_ones_") + kind;
+        o[kind] = get(indicator.c_str());
+        cov[kind] = coverage(f, indicator.c_str(), "four_ones_base");
+    }
+    o["coverage"] = std::move(cov);
+}
+
+std::int64_t count_of(sql::connection& c, const char* sql_text, std::string_view township) {
+    auto s = c.cached(sql_text);
+    s->bind_all(township);
+    return s->step() ? s->int64(0) : 0;
+}
+
+// Months from `from` to `to` inclusive ("YYYY-MM"), at most `max`; empty if not a valid range.
+std::vector<std::string> month_range(std::string_view from, std::string_view to, std::size_t max) {
+    std::vector<std::string> out;
+    if (!is_month(from) || !is_month(to) || from > to)
+        return out;
+    int y = std::stoi(std::string(from.substr(0, 4)));
+    int m = std::stoi(std::string(from.substr(5, 2)));
+    for (;;) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%04d-%02d", y, m);
+        out.emplace_back(buf);
+        if (out.back() == to)
+            return out;
+        if (out.size() >= max)
+            return {};
+        if (++m == 13) {
+            m = 1;
+            ++y;
+        }
+    }
+}
+
+json::object label_json(const label& l) {
+    return {{"zh", l.zh}, {"en", l.en}};
+}
+
 } // namespace
 
 review_api::review_api(engine& eng, writer& w) : engine_(eng), writer_(w), office_(eng.schema()) {}
 
 std::string review_api::label_for(std::string_view path) {
-    for (const char* fixed : {"/v1/admin/access-log", "/v1/review/records", "/v1/review/export",
-                              "/v1/review/conflicts", "/v1/review/quarantine"})
+    for (const char* fixed :
+         {"/v1/admin/access-log", "/v1/review/records", "/v1/review/export", "/v1/review/conflicts",
+          "/v1/review/quarantine", "/v1/review/overview", "/v1/rollups/trend", "/v1/divisions",
+          "/v1/catalog"})
         if (path == fixed)
             return fixed;
     auto with_action = [&](std::string_view prefix, std::string_view label,
@@ -209,7 +272,7 @@ std::string review_api::label_for(std::string_view path) {
 
 bool review_api::serves(std::string_view path) {
     return path.starts_with("/v1/review/") || path.starts_with("/v1/rollups/") ||
-           path == "/v1/admin/access-log";
+           path == "/v1/admin/access-log" || path == "/v1/divisions" || path == "/v1/catalog";
 }
 
 void review_api::handle(const review_call& call, sql::connection& c, reply_fn reply) {
@@ -258,6 +321,113 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
         for (auto& e : review::access_log(c, number_or(q, "limit", 200)))
             entries.push_back(std::move(e));
         reply(json_reply(200, json::object{{"entries", std::move(entries)}}));
+        return;
+    }
+
+    // ---- What the web page needs besides the records ----
+    if (path == "/v1/divisions" || path == "/v1/catalog" || path == "/v1/review/overview" ||
+        path == "/v1/rollups/trend") {
+        if (!is_get) {
+            fail(405, "method_not_allowed", "use GET");
+            return;
+        }
+    }
+    if (path == "/v1/divisions") {
+        // A head sees their township and its villages; an admin the district.
+        json::array out;
+        auto s = c.cached("SELECT code, level, name, parent FROM divisions ORDER BY code");
+        while (s->step()) {
+            std::string code(s->text(0));
+            if (!admin && !code.starts_with(who.where.township))
+                continue;
+            out.push_back(json::object{
+                {"code", code},
+                {"level", s->int64(1)},
+                {"name", s->text(2)},
+                {"parent", s->is_null(3) ? json::value(nullptr) : json::value(s->text(3))}});
+        }
+        reply(json_reply(200, json::object{{"divisions", std::move(out)}}));
+        return;
+    }
+    if (path == "/v1/catalog") {
+        json::object collections;
+        for (const auto& [name, decl] : engine_.schema().collections()) {
+            json::object fields;
+            for (const auto& f : decl.fields) {
+                json::object fo{{"type", to_string(f.type)},
+                                {"label", label_json(f.title)},
+                                {"required", f.required},
+                                {"personal", f.personal}};
+                if (!f.values.empty()) {
+                    json::array values;
+                    for (const auto& v : f.values)
+                        values.emplace_back(v);
+                    fo["values"] = std::move(values);
+                }
+                if (!f.ref.empty())
+                    fo["ref"] = f.ref;
+                fields[f.name] = std::move(fo);
+            }
+            collections[name] = json::object{{"label", label_json(decl.title)},
+                                             {"date_field", collected_date_field(name)},
+                                             {"township_field", decl.township_field},
+                                             {"village_field", decl.village_field},
+                                             {"fields", std::move(fields)}};
+        }
+        json::object indicators;
+        for (const auto& i : rollup_indicators())
+            indicators[i] = label_json(indicator_label(i));
+        reply(json_reply(200, json::object{{"collections", std::move(collections)},
+                                           {"indicators", std::move(indicators)}}));
+        return;
+    }
+    if (path == "/v1/review/overview") {
+        std::string month = get(q, "month");
+        std::string township = get(q, "township");
+        if (!is_month(month)) {
+            fail(400, "invalid_argument", "give month=YYYY-MM");
+            return;
+        }
+        if (admin && township.empty()) {
+            fail(400, "invalid_argument", "a district admin gives township=CODE");
+            return;
+        }
+        if (!admin && township.empty())
+            township = who.where.township;
+        if (!admin && township != who.where.township) {
+            fail(404, "not_found", "no such township in your scope");
+            return;
+        }
+        {
+            auto s = c.cached("SELECT 1 FROM divisions WHERE code = ? AND level = 9");
+            s->bind_all(township);
+            if (!s->step()) {
+                fail(404, "not_found", "no such township in your scope");
+                return;
+            }
+        }
+        with_open_months(
+            c, {month},
+            [this, who, township, month](sql::connection& db) {
+                return overview(db, who, township, month);
+            },
+            reply);
+        return;
+    }
+    if (path == "/v1/rollups/trend") {
+        auto months = month_range(get(q, "from"), get(q, "to"), 36);
+        if (months.empty()) {
+            fail(400, "invalid_argument",
+                 "give from=YYYY-MM and to=YYYY-MM, from <= to, at most 36 months");
+            return;
+        }
+        std::string township = who.where.township;
+        with_open_months(
+            c, months,
+            [this, months, admin, township](sql::connection& db) {
+                return trend(db, months, admin, township);
+            },
+            reply);
         return;
     }
 
@@ -576,6 +746,113 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
     }
     fail(404, "not_found", "no such review endpoint");
     return;
+}
+
+void review_api::with_open_months(sql::connection& c, std::vector<std::string> months,
+                                  std::function<http_response(sql::connection&)> compute,
+                                  const reply_fn& reply) {
+    if (std::all_of(months.begin(), months.end(),
+                    [&](const std::string& m) { return rollups::is_open(c, m); }))
+        return reply(compute(c));
+    auto out = std::make_shared<http_response>();
+    writer_.submit(
+        [this, months = std::move(months), compute, out](sql::connection& db) {
+            for (const auto& m : months)
+                monthly_.open_month(db, m);
+            *out = compute(db);
+        },
+        [out, reply](boost::system::error_code ec) {
+            if (ec == errc::unsupported)
+                return reply(error_response(503, "shutting_down", "the server is stopping"));
+            if (ec)
+                return reply(error_response(503, "storage_failure", "try again"));
+            reply(std::move(*out));
+        });
+}
+
+http_response review_api::overview(sql::connection& c, const principal& who,
+                                   const std::string& township, const std::string& month) const {
+    auto report = rollups::report(c, month);
+    auto row = std::find_if(report.townships.begin(), report.townships.end(),
+                            [&](const township_month& t) { return t.township == township; });
+    if (row == report.townships.end())
+        return error_response(404, "not_found", "no such township in your scope");
+    // Every village of the township, with or without records, then any other code records name.
+    std::map<std::string, std::string> names;
+    {
+        auto s = c.cached("SELECT code, name FROM divisions WHERE level = 12 AND substr(code, 1, "
+                          "9) = ? ORDER BY code");
+        s->bind_all(township);
+        while (s->step())
+            names.emplace(s->text(0), s->text(1));
+    }
+    auto per_village = monthly_.by_village(c, township, month);
+    for (const auto& [code, f] : per_village)
+        names.try_emplace(code, code);
+    json::array villages;
+    for (const auto& [code, name] : names) {
+        auto it = per_village.find(code);
+        figures f = it == per_village.end() ? figures{} : it->second;
+        for (const auto& i : rollup_indicators())
+            f.try_emplace(i, 0);
+        json::object v{{"village", code}, {"name", code.empty() ? "" : name}};
+        v["live"] = figures_json(f);
+        add_four_ones(v, f);
+        villages.push_back(std::move(v));
+    }
+    principal scoped = who;
+    scoped.where = scope{township, {}};
+    record_query waiting;
+    waiting.review = "received";
+    waiting.limit = 1;
+    auto pending = office_.list(c, scoped, waiting);
+
+    json::object o{{"month", month}, {"township", township}, {"name", row->name}};
+    o["villages"] = std::move(villages);
+    o["live"] = figures_json(row->live);
+    o["totals"] = figures_json(row->live);
+    add_four_ones(o, row->live);
+    o["open_conflicts"] = count_of(
+        c, "SELECT count(*) FROM conflicts WHERE township = ? AND status = 'open'", township);
+    o["quarantined"] = count_of(
+        c, "SELECT count(*) FROM quarantine WHERE township = ? AND status = 'open'", township);
+    o["awaiting_review"] = pending ? static_cast<std::int64_t>(pending->total) : 0;
+    o["approved"] = row->approved;
+    o["revision"] = row->revision;
+    o["changed_since_approval"] = row->changed_since_approval;
+    json::object changes;
+    for (const auto& [k, v] : row->changes)
+        changes[k] = json::array{v.first, v.second};
+    o["changes"] = std::move(changes);
+    return json_reply(200, o);
+}
+
+http_response review_api::trend(sql::connection& c, const std::vector<std::string>& months,
+                                bool admin, const std::string& township) const {
+    json::array out;
+    for (const auto& m : months) {
+        auto report = rollups::report(c, m);
+        json::object month{{"month", m}};
+        if (admin) {
+            month["total"] = figures_json(report.total);
+            json::array townships;
+            for (const auto& t : report.townships)
+                townships.push_back(json::object{{"township", t.township},
+                                                 {"name", t.name},
+                                                 {"live", figures_json(t.live)},
+                                                 {"approved", t.approved}});
+            month["townships"] = std::move(townships);
+        } else {
+            auto row =
+                std::find_if(report.townships.begin(), report.townships.end(),
+                             [&](const township_month& t) { return t.township == township; });
+            month["total"] = figures_json(row == report.townships.end() ? figures{} : row->live);
+        }
+        out.push_back(std::move(month));
+    }
+    return json_reply(
+        200,
+        json::object{{"from", months.front()}, {"to", months.back()}, {"months", std::move(out)}});
 }
 
 } // namespace fieldsync::server

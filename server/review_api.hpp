@@ -17,6 +17,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fieldsync::server {
 
@@ -44,6 +45,18 @@ public:
     void handle(const review_call& call, sql::connection& c, reply_fn reply);
 
 private:
+    // GET /v1/review/overview: one township's month at a glance (computed on `c`).
+    http_response overview(sql::connection& c, const principal& who, const std::string& township,
+                           const std::string& month) const;
+    // GET /v1/rollups/trend: monthly totals (and, for admins, townships) over `months`.
+    http_response trend(sql::connection& c, const std::vector<std::string>& months, bool admin,
+                        const std::string& township) const;
+    // Answers with `compute` once the months' person-based figures are maintained: on this
+    // reader if they are, else on the writer right after opening them (once per month, ever).
+    void with_open_months(sql::connection& c, std::vector<std::string> months,
+                          std::function<http_response(sql::connection&)> compute,
+                          const reply_fn& reply);
+
     engine& engine_;
     writer& writer_;
     review office_;

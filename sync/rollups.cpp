@@ -645,6 +645,72 @@ district_month rollups::report(sql::connection& c, std::string_view month) {
     return out;
 }
 
+bool rollups::is_open(sql::connection& c, std::string_view month) {
+    auto s = c.cached("SELECT 1 FROM rollup_months WHERE month = ?");
+    s->bind_all(month);
+    return s->step();
+}
+
+std::map<std::string, figures> rollups::by_village(sql::connection& c, std::string_view township,
+                                                   std::string_view month) const {
+    std::map<std::string, figures> out;
+    if (!is_month(month) || township.empty())
+        return out;
+    // The definitions key their cells by the code they are given; given the village instead of
+    // the township, they count per village. "-" stands for records without a village (an empty
+    // key counts nothing).
+    auto key = [](std::string_view village) {
+        return village.empty() ? std::string("-") : std::string(village);
+    };
+    std::map<cell, std::int64_t> counts;
+    std::map<cell, std::set<std::string>> distinct;
+    {
+        auto s = c.cached("SELECT collection, fields, village, created_ms FROM records WHERE "
+                          "township = ? AND deleted = 0 AND collection IN ('home_visit', "
+                          "'monitoring_check', 'needs_registration', 'employment_service')");
+        s->bind_all(township);
+        while (s->step()) {
+            auto f = parse_object(s->text(1));
+            auto rc = record_level(s->text(0), f, key(s->text(2)), s->int64(3), cfg_);
+            for (const auto& k : rc.counts)
+                if (std::get<1>(k) == month)
+                    ++counts[k];
+            for (const auto& k : rc.keys)
+                if (std::get<1>(k) == month)
+                    distinct[{std::get<0>(k), std::get<1>(k), std::get<2>(k)}].insert(
+                        std::get<3>(k));
+        }
+    }
+    for (const auto& [k, keys] : distinct)
+        counts[k] += static_cast<std::int64_t>(keys.size());
+    if (is_open(c, month)) {
+        std::vector<std::string> one{std::string(month)};
+        auto s = c.cached("SELECT id, fields, village FROM records WHERE collection = 'person' "
+                          "AND deleted = 0 AND township = ?");
+        s->bind_all(township);
+        while (s->step()) {
+            auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
+            auto f = parse_object(s->text(1));
+            for (const auto& k : person_level(&f, key(s->text(2)), stored_events(c, id), one, cfg_))
+                ++counts[k];
+        }
+    }
+    {
+        auto s = c.cached("SELECT coalesce(village, ''), count(*) FROM conflicts WHERE "
+                          "township = ? AND status = 'open' GROUP BY 1");
+        s->bind_all(township);
+        while (s->step())
+            counts[{key(s->text(0)), std::string(month), "open_conflicts"}] += s->int64(1);
+    }
+    for (const auto& [k, n] : counts) {
+        const auto& village = std::get<0>(k);
+        out[village == "-" ? std::string() : village][std::get<2>(k)] += n;
+    }
+    for (auto& [village, f] : out)
+        f = normalized(std::move(f));
+    return out;
+}
+
 std::vector<std::string> rollups::check(sql::connection& c) const {
     std::map<cell, std::int64_t> expect;
     std::map<cell, std::set<std::string>> distinct;

@@ -90,6 +90,17 @@ public:
     // The district-month report. Any thread.
     static district_month report(sql::connection& c, std::string_view month);
 
+    // One township's figures of a month per village (village code -> figures; records without a
+    // village under ""), recomputed from the records with the same definitions as the maintained
+    // township figures. Counts add up to the township's; distinct counts (persons_visited,
+    // households_flagged) can add up to more when one person or household appears in two
+    // villages. Person-based figures are given only for opened months, like the township's.
+    // Reads only; any thread.
+    std::map<std::string, figures> by_village(sql::connection& c, std::string_view township,
+                                              std::string_view month) const;
+    // True if the month's person-based figures are maintained (see open_month).
+    static bool is_open(sql::connection& c, std::string_view month);
+
     // Recomputes every figure from the records and returns each difference from the maintained
     // figures as "township month indicator: maintained != recomputed". Empty when consistent.
     std::vector<std::string> check(sql::connection& c) const;

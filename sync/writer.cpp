@@ -1,6 +1,10 @@
 #include "sync/writer.hpp"
 
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <future>
+#include <iostream>
 #include <vector>
 
 namespace fieldsync {
@@ -80,8 +84,20 @@ void writer::loop() {
                 }
             }
             tx.commit();
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+            // Disk full, I/O error, read-only file: the transaction is rolled back, no job of the
+            // group is acknowledged (each fails with storage_failure and is retried by its
+            // client). One line per failed group, for the operator.
             group_error = errc::storage_failure;
+            const auto* se = dynamic_cast<const sql::error*>(&e);
+            std::string line =
+                boost::json::serialize(boost::json::object{{"level", "error"},
+                                                           {"event", "storage_failure"},
+                                                           {"sqlite_code", se ? se->code : -1},
+                                                           {"jobs_not_committed", group.size()},
+                                                           {"what", e.what()}});
+            line += '\n';
+            std::cerr << line << std::flush;
         }
         {
             std::lock_guard lock(mutex_);

@@ -1,0 +1,113 @@
+#include "sync/storage_check.hpp"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+namespace fieldsync {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+result<void> refuse(std::string* why, std::string text) {
+    if (why)
+        *why = std::move(text);
+    return errc::storage_failure;
+}
+
+// The WAL-index header in `-shm` (https://www.sqlite.org/walformat.html, native byte order):
+// isInit at byte 12, mxFrame (last valid frame in the log) at 16, and in the checkpoint info
+// nBackfill (frames already copied into the database) at 96. Frames between the two are
+// committed transactions that exist only in the log.
+struct wal_index {
+    bool valid = false;
+    std::uint32_t max_frame = 0;
+    std::uint32_t backfilled = 0;
+};
+
+wal_index read_wal_index(const std::string& shm_path) {
+    wal_index out;
+    std::ifstream in(shm_path, std::ios::binary);
+    unsigned char h[136];
+    if (!in.read(reinterpret_cast<char*>(h), sizeof h))
+        return out;
+    std::memcpy(&out.max_frame, h + 16, 4);
+    std::memcpy(&out.backfilled, h + 96, 4);
+    out.valid = h[12] == 1;
+    return out;
+}
+
+struct closer {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+} // namespace
+
+result<void> check_database_file(const std::string& path, startup_check level, std::string* why) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        return {};
+
+    // Before SQLite opens the file: opening rebuilds the index from whatever log is there.
+    const std::string wal = path + "-wal", shm = path + "-shm";
+    if (fs::exists(shm, ec) && !fs::exists(wal, ec)) {
+        auto idx = read_wal_index(shm);
+        if (idx.valid && idx.max_frame > idx.backfilled)
+            return refuse(why,
+                          wal + " is missing, but " + shm + " shows that it held " +
+                              std::to_string(idx.max_frame - idx.backfilled) +
+                              " page writes of committed transactions not yet copied into the "
+                              "database: serving it would lose acknowledged data. Put the -wal "
+                              "file back and start again. Only if it is gone for good, delete " +
+                              shm + " to start without those transactions.");
+    }
+
+    sqlite3* raw = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::unique_ptr<sqlite3, closer> db(raw);
+    if (rc != SQLITE_OK)
+        return refuse(why, "cannot open " + path + ": " +
+                               (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    sqlite3_busy_timeout(raw, 10000);
+    if (sqlite3_db_readonly(raw, "main") == 1)
+        return refuse(why, path +
+                               " can only be opened read-only (file permissions or a read-only "
+                               "filesystem); fieldsyncd must write it. Fix the permissions or the "
+                               "mount and start again.");
+    if (level == startup_check::off)
+        return {};
+
+    const char* pragma =
+        level == startup_check::full ? "PRAGMA integrity_check(1)" : "PRAGMA quick_check(1)";
+    sqlite3_stmt* stmt = nullptr;
+    rc = sqlite3_prepare_v2(raw, pragma, -1, &stmt, nullptr);
+    std::string result;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            const auto* text = sqlite3_column_text(stmt, 0);
+            result = text ? reinterpret_cast<const char*>(text) : "";
+            rc = SQLITE_OK;
+        }
+    }
+    std::string detail = rc == SQLITE_OK ? result : sqlite3_errmsg(raw);
+    sqlite3_finalize(stmt);
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return refuse(why, path +
+                               " is locked by another process (another fieldsyncd on the same "
+                               "data folder?): " +
+                               detail);
+    if (rc != SQLITE_OK || result != "ok")
+        return refuse(why, path + " is damaged (" + detail +
+                               "); refusing to serve it. Keep the file for inspection and restore "
+                               "the last backup (docs/reliability.md, \"Faults\").");
+    return {};
+}
+
+} // namespace fieldsync
