@@ -30,5 +30,7 @@ int cmd_rollups(const args& a);
 int cmd_export(const args& a);
 // tablet.cpp: a tablet simulator over the sync client library.
 int cmd_tablet(const args& a);
+// bench.cpp: the load benchmark (docs/benchmarks.md).
+int cmd_bench(const args& a);
 
 } // namespace fieldsync::cli

@@ -40,6 +40,8 @@ struct command {
 // Keep sorted by name; `fieldsync help` prints this table.
 constexpr command commands[] = {
     {"backup", cmd_backup, "backup --data DIR --out FILE: online copy of a live database"},
+    {"bench", cmd_bench,
+     "bench [--scenario NAME] [--tablets N] [--records N] [--json]: load benchmark over TLS"},
     {"check", cmd_check, "check --data DIR: integrity check and record counts"},
     {"collections", cmd_collections, "collections: the record types this build accepts"},
     {"demo", cmd_demo, "demo --data DIR [--scale N] [--seed S]: create a demo district"},
