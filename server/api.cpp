@@ -186,40 +186,6 @@ route match(std::string_view path) {
     return {};
 }
 
-// Failed enrolment attempts across the server in the current minute: codes have 60 bits, but a
-// public endpoint should not invite guessing at line rate.
-class attempt_limiter {
-public:
-    bool allowed() {
-        std::lock_guard lock(mutex_);
-        roll();
-        return failures_ < limit;
-    }
-    void failed() {
-        std::lock_guard lock(mutex_);
-        roll();
-        ++failures_;
-    }
-
-private:
-    static constexpr int limit = 60;
-    void roll() {
-        auto minute = now_ms() / 60000;
-        if (minute != minute_) {
-            minute_ = minute;
-            failures_ = 0;
-        }
-    }
-    std::mutex mutex_;
-    std::int64_t minute_ = 0; // guarded by mutex_
-    int failures_ = 0;        // guarded by mutex_
-};
-
-attempt_limiter& enrol_limiter() {
-    static attempt_limiter l;
-    return l;
-}
-
 std::mutex log_mutex; // one log line at a time on stderr
 
 std::string iso_time(std::int64_t ms) {
@@ -382,8 +348,16 @@ void api::handle(http_request req, reply_fn reply) {
     }
 
     if (ctx->r.label == "/v1/enrol") {
-        if (!enrol_limiter().allowed())
-            return ctx->fail(429, "rate_limited", "too many failed enrolments; wait a minute");
+        // Codes have 60 bits, but a public endpoint should not invite guessing at line rate.
+        if (auto wait = enrol_limiter_.retry_after(ctx->req.client_address); wait > 0) {
+            http_response res =
+                error_response(429, "rate_limited",
+                               "too many failed enrolments from this address; try again in " +
+                                   std::to_string(wait) + " s");
+            res.headers.emplace_back("Retry-After", std::to_string(wait));
+            ctx->facts.error = "rate_limited";
+            return ctx->send(std::move(res));
+        }
         std::string code(str_field(ctx->body, "code"));
         std::string label(str_field(ctx->body, "label"));
         if (code.empty())
@@ -393,11 +367,27 @@ void api::handle(http_request req, reply_fn reply) {
             [out, code, label](sql::connection& db) {
                 *out = auth::redeem_enrolment_code(db, code, label, now_ms());
             },
-            [this, ctx, out](boost::system::error_code ec) {
+            [this, ctx, out, code](boost::system::error_code ec) {
                 if (ec)
                     return ctx->fail(503, "storage_failure", "could not store; try again");
                 if (!*out) {
-                    enrol_limiter().failed();
+                    auto v = enrol_limiter_.failed(ctx->req.client_address);
+                    // Who tried and what, never the code itself: its first 4 of 12 characters
+                    // are enough to match a worker's report of a typo.
+                    std::string prefix = auth::normalize_code(code).substr(0, 4);
+                    std::string line =
+                        json::serialize(json::object{{"ts", iso_time(now_ms())},
+                                                     {"level", "warn"},
+                                                     {"event", "enrol_failed"},
+                                                     {"request_id", ctx->req.request_id},
+                                                     {"client", ctx->req.client_address},
+                                                     {"code_prefix", prefix},
+                                                     {"failures", v.failures},
+                                                     {"locked_s", v.locked_s}});
+                    {
+                        std::lock_guard lock(log_mutex);
+                        std::cerr << line << "\n";
+                    }
                     return ctx->fail(out->error);
                 }
                 const auto& e = *out->value;

@@ -10,6 +10,7 @@
 #include "schema/catalog.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
+#include "server/throttle.hpp"
 #include "sync/engine.hpp"
 #include "sync/writer.hpp"
 
@@ -105,6 +106,7 @@ private:
     reader_pool& readers_;
     fieldsync::server::metrics& metrics_;
     std::atomic<bool> shutting_down_{false};
+    attempt_limiter enrol_limiter_;      // failed POST /v1/enrol per client address
     std::unique_ptr<review_api> review_; // /v1/review/…, /v1/rollups/…, /v1/admin/access-log
     std::unique_ptr<web::login_throttle> logins_; // failed web logins per user and address
 };

@@ -80,6 +80,10 @@ public:
     session(tcp::socket&& socket, ssl::context& ctx, shared_state& st)
         : stream_(std::move(socket), ctx), st_(st) {
         st_.stats.connection_opened();
+        beast::error_code ec;
+        auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+        if (!ec)
+            peer_ = peer.address().to_string();
     }
     ~session() {
         st_.stats.connection_closed();
@@ -225,6 +229,7 @@ private:
         auto p = std::make_shared<pending>();
         p->keep_alive = req.keep_alive();
         p->meta.request_id = st_.new_request_id();
+        p->meta.client_address = peer_;
         p->meta.started = std::chrono::steady_clock::now();
         p->meta.method = req.method() == http::verb::get    ? method::get
                          : req.method() == http::verb::post ? method::post
@@ -331,6 +336,7 @@ private:
 
     beast::ssl_stream<beast::tcp_stream> stream_;
     shared_state& st_;
+    std::string peer_; // the client's IP address, for throttling guessed secrets
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::deque<std::shared_ptr<pending>> pending_; // in request order
