@@ -132,6 +132,15 @@ std::string child_process_server::log() const {
     return read_all(dir_ + "/fieldsyncd.log");
 }
 
+tablet_login child_process_server::enrol(const std::string& user) const {
+    https_client c(port_, cert());
+    auto r = c.post("/v1/enrol", boost::json::value{{"code", make_code(dir_, user)}});
+    if (r.status != 200)
+        throw std::runtime_error("enrol: " + r.body);
+    return {user, std::string(r.json.at("device").as_string()),
+            std::string(r.json.at("token").as_string())};
+}
+
 child_process_server::exit_info
 child_process_server::expect_refusal(const std::string& dir,
                                      std::map<std::string, std::string> env) {

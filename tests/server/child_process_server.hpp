@@ -5,6 +5,8 @@
 // Thread-safety: one thread drives an instance; port()/cert() may be read from any thread.
 #pragma once
 
+#include "server_fixture.hpp"
+
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +32,8 @@ public:
     unsigned short port() const { return port_; }
     std::string cert() const { return dir_ + "/dev-cert.pem"; }
     std::string log() const; // DIR/fieldsyncd.log
+    // Enrols a tablet for `user` through POST /v1/enrol (the code made in the database).
+    tablet_login enrol(const std::string& user) const;
 
     struct exit_info {
         int status = -1; // exit status, -1 if it did not exit by itself

@@ -283,16 +283,6 @@ void check_database(const std::string& path, const std::vector<std::unique_ptr<t
     }
 }
 
-tablet_login enrol_child(const child_process_server& srv, const std::string& dir,
-                         const std::string& user) {
-    https_client c(srv.port(), srv.cert());
-    auto r = c.post("/v1/enrol", boost::json::value{{"code", make_code(dir, user)}});
-    if (r.status != 200)
-        throw std::runtime_error("enrol: " + r.body);
-    return {user, std::string(r.json.at("device").as_string()),
-            std::string(r.json.at("token").as_string())};
-}
-
 TEST(crash_loop, sigkill_at_random_moments_loses_no_acknowledged_push_and_tablets_converge) {
     const std::uint64_t seed = env_number("FIELDSYNC_CRASH_SEED", std::random_device{}());
     const std::uint64_t cycles = env_number("FIELDSYNC_CRASH_CYCLES", 50);
@@ -309,7 +299,7 @@ TEST(crash_loop, sigkill_at_random_moments_loses_no_acknowledged_push_and_tablet
     std::vector<std::unique_ptr<tablet>> tablets;
     for (const char* u : {"fw_a", "fw_a2", "fw_a", "fw_b"}) {
         auto t = std::make_unique<tablet>();
-        t->login = enrol_child(*srv, d, u);
+        t->login = srv->enrol(u);
         t->rep = std::make_unique<replica>(":memory:", test_catalog(), t->login.device);
         if (t->login.user == "fw_b") {
             t->town = town_b;
