@@ -456,7 +456,10 @@ std::vector<device_info> list_devices(sql::connection& c, std::string_view usern
     auto s = c.cached(std::string(device_columns) +
                       "WHERE token_hash IS NOT NULL AND (? = '' OR user = ?) "
                       "ORDER BY user, enrolled_ms");
-    s->bind_all(username, username);
+    // As a std::string: an empty string_view{} has a null data() and would bind SQL NULL, and
+    // `? = ''` would then match nothing.
+    std::string name(username);
+    s->bind_all(name, name);
     while (s->step())
         out.push_back(read_device(*s));
     return out;
