@@ -14,6 +14,7 @@ const state = {
     names: new Map(), // division code → name
     expiryTimer: 0,
     route: '',
+    refs: null, // the promise of loadReferenceData()
 };
 
 // China date of a server clock "ms:counter:device" → "YYYY-MM".
@@ -117,7 +118,7 @@ function startSession(s, go = true) {
     scheduleExpiry(s);
     if (s.user?.township && s.user?.township_name) state.names.set(s.user.township, s.user.township_name);
     renderShell();
-    loadReferenceData();
+    state.refs = loadReferenceData();
     if (go) {
         if (!location.hash.startsWith('#/') || location.hash === '#/login') location.hash = defaultRoute();
         else render();
@@ -176,6 +177,7 @@ function navItems() {
             ['#/quarantine', 'nav_quarantine'],
             ['#/users', 'nav_users'],
             ['#/tablets', 'nav_tablets'],
+            ['#/access-log', 'nav_access_log'],
         ];
     return [
         ['#/overview', 'nav_overview'],
@@ -301,11 +303,13 @@ async function render() {
         district: isAdmin ? () => admin.district(main, ctx, params) : null,
         users: isAdmin ? () => admin.users(main, ctx) : null,
         tablets: isAdmin ? () => admin.tablets(main, ctx) : null,
+        'access-log': isAdmin ? () => admin.accessLog(main, ctx) : null,
     };
     const view = routes[name];
     const routeKey = location.hash;
     state.route = routeKey;
     try {
+        await state.refs; // labels and names first (never fails: they are optional)
         if (!view) {
             if (!name) {
                 location.replace(defaultRoute());

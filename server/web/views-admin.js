@@ -301,3 +301,53 @@ export async function tablets(main, ctx) {
     out.append(h('h2', {}, t('tablets_title')), tableWrap(t('tablets_title'), table));
     return out;
 }
+
+// ---- access log (who revealed or exported what) ----
+
+export async function accessLog(main, ctx) {
+    const data = await get('/v1/admin/access-log?limit=200');
+    const list = data.entries || [];
+    const out = document.createDocumentFragment();
+    out.append(h('h1', {}, t('access_log_title')), h('p', {}, t('access_log_intro')));
+    if (!list.length) {
+        out.append(h('p', { class: 'empty' }, t('no_access_log')));
+        return out;
+    }
+    const table = h(
+        'table',
+        { class: 'access-log' },
+        h('caption', { class: 'visually-hidden' }, t('access_log_title')),
+        h(
+            'thead',
+            {},
+            h(
+                'tr',
+                {},
+                h('th', { scope: 'col' }, t('when')),
+                h('th', { scope: 'col' }, t('user')),
+                h('th', { scope: 'col' }, t('action')),
+                h('th', { scope: 'col' }, t('record')),
+                h('th', { scope: 'col' }, t('field')),
+                h('th', { scope: 'col' }, t('detail'))
+            )
+        ),
+        h(
+            'tbody',
+            {},
+            list.map((e) =>
+                h(
+                    'tr',
+                    {},
+                    h('td', {}, dateTime(e.at_ms)),
+                    h('td', {}, e.user),
+                    h('td', {}, e.action),
+                    h('td', {}, e.record_id ? h('a', { href: `#/record/${encodeURIComponent(e.record_id)}` }, e.record_id) : t('empty')),
+                    h('td', {}, e.field || t('empty')),
+                    h('td', {}, e.detail || t('empty'))
+                )
+            )
+        )
+    );
+    out.append(tableWrap(t('access_log_title'), table));
+    return out;
+}

@@ -475,13 +475,17 @@ test('district admin: district table, charts, CSV export', async () => {
     const lines = csv.split('\r\n').filter(Boolean);
     assert.ok(lines.length >= env.demo.district.townships + 2, `${lines.length} lines`);
     assert.ok(csv.includes(env.townshipName), `the CSV names ${env.townshipName}`);
+    // the head's reveal is in the access log
+    await page.getByRole('link', { name: '访问日志' }).click();
+    await page.locator('table.access-log tbody tr', { hasText: env.person.id }).filter({ hasText: env.head.username }).first().waitFor();
+    await checkPage(page, '13-admin-access-log');
 });
 
 test('district admin: users, enrolment code with QR, revoking a tablet refuses its next sync', async () => {
     const page = env.adminPage;
     await page.getByRole('link', { name: '用户' }).click();
     await page.locator('main table tbody tr', { hasText: env.head.username }).waitFor();
-    await checkPage(page, '13-admin-users');
+    await checkPage(page, '14-admin-users');
     await page.getByRole('link', { name: '平板' }).click();
     await page.locator(`tr[data-device="${tabletB().device}"]`).waitFor();
     // a new enrolment code for the worker, usable by a tablet
@@ -494,7 +498,7 @@ test('district admin: users, enrolment code with QR, revoking a tablet refuses i
     if (await page.locator('.code-result img.qr').count()) {
         assert.ok(await page.locator('.code-result img.qr').evaluate((img) => img.complete && img.naturalWidth > 0));
     }
-    await checkPage(page, '14-admin-tablets-code');
+    await checkPage(page, '15-admin-tablets-code');
     const tabletC = new Tablet('tablet-c');
     await tabletC.enrol(code);
     // revoke tablet B with confirmation
@@ -502,11 +506,11 @@ test('district admin: users, enrolment code with QR, revoking a tablet refuses i
     await row.getByRole('button', { name: /吊销/ }).click();
     const dialog = page.locator('dialog[open]');
     await dialog.waitFor();
-    await checkPage(page, '15-admin-revoke-dialog');
+    await checkPage(page, '16-admin-revoke-dialog');
     await dialog.getByRole('button', { name: '吊销' }).click();
     await page.locator('#status', { hasText: '已吊销' }).waitFor();
     await page.locator(`tr[data-device="${tabletB().device}"]`, { hasText: '已吊销' }).waitFor();
-    await checkPage(page, '16-admin-tablets-revoked');
+    await checkPage(page, '17-admin-tablets-revoked');
     const r = await tabletB().sync({ allowFail: true });
     assert.notEqual(r.code, 0, 'the revoked tablet\'s sync fails');
     assert.match(`${r.stdout}${r.stderr}`, /revoked/i);
