@@ -1,5 +1,5 @@
 // fieldsync bench [--scenario NAME] [--tablets N] [--batch B] [--records N[,N…]|small] [--json]
-//                 [--scale S] [--idle N] [--share F] [--data DIR] [--keep]
+//                 [--scale S] [--idle N] [--share F] [--data DIR] [--keep] [--profile DIR]
 //                 [--server URL --admin-code CODE [--ca FILE|--insecure] [--server-pid PID]]
 //                 [-- fieldsyncd options…]
 //
@@ -41,6 +41,7 @@ constexpr std::string_view usage_text =
     "usage: fieldsync bench [--scenario NAME] [--tablets N] [--batch B] [--records "
     "N[,N...]|small]\n"
     "                       [--json] [--scale S] [--idle N] [--share F] [--data DIR] [--keep]\n"
+    "                       [--profile DIR]\n"
     "                       [--server URL --admin-code CODE [--ca FILE | --insecure]\n"
     "                        [--server-pid PID]] [-- fieldsyncd options...]\n"
     "\n"
@@ -60,6 +61,7 @@ constexpr std::string_view usage_text =
     "  --scale      demo district size under the bench data (0: divisions only; default 1)\n"
     "  --json       JSON on stdout instead of the table\n"
     "  --data DIR   where data folders are made (default a temporary folder); --keep keeps them\n"
+    "  --profile D  perf record -g of the server during each timed phase, into D/NAME.perf.data\n"
     "  --server     an existing fieldsyncd (a demo district): bench users are made through the\n"
     "               admin API with a district admin's one-time code (--admin-code); --server-pid\n"
     "               lets it read that server's memory and CPU\n";
@@ -89,8 +91,8 @@ std::optional<settings> parse(const args& a, std::string& why) {
         }
     const args mine(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(end));
     static const std::vector<std::string_view> valued = {
-        "--scenario", "--tablets", "--batch",  "--records", "--scale",      "--idle",
-        "--share",    "--data",    "--server", "--ca",      "--admin-code", "--server-pid"};
+        "--scenario", "--tablets", "--batch", "--records",    "--scale",      "--idle",   "--share",
+        "--data",     "--server",  "--ca",    "--admin-code", "--server-pid", "--profile"};
     static const std::vector<std::string_view> flags = {"--json", "--keep", "--insecure"};
     for (std::size_t i = 0; i < mine.size(); ++i) {
         if (std::find(flags.begin(), flags.end(), mine[i]) != flags.end())
@@ -174,6 +176,7 @@ std::optional<settings> parse(const args& a, std::string& why) {
     o.keep = flag(mine, "--keep");
     o.insecure = flag(mine, "--insecure");
     o.data_dir = option(mine, "--data");
+    o.profile_dir = option(mine, "--profile");
     o.server_url = option(mine, "--server");
     o.ca_file = option(mine, "--ca");
     o.admin_code = option(mine, "--admin-code");
@@ -534,7 +537,7 @@ int cmd_bench(const args& a) {
                             info = &s;
                     if (!o.server_url.empty()) {
                         remote_target srv(o, run);
-                        scenario_context ctx{o, srv, prog, size, run};
+                        scenario_context ctx{o, srv, prog, size, run, fs::path(folder).filename()};
                         r = info->run(ctx);
                     } else {
                         fs::remove_all(folder);
@@ -560,7 +563,7 @@ int cmd_bench(const args& a) {
                         }
                         prog.phase = "starting fieldsyncd";
                         own_target srv(folder, o.server_args, run);
-                        scenario_context ctx{o, srv, prog, size, run};
+                        scenario_context ctx{o, srv, prog, size, run, fs::path(folder).filename()};
                         r = info->run(ctx);
                         if (int rc = srv.stop(); rc != 0)
                             r.notes.push_back("fieldsyncd exited with status " +

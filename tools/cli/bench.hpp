@@ -41,13 +41,14 @@ struct settings {
     double mixed_share = 0.25;        // push-mixed: share of mutations that edit shared records
     bool json = false;
     bool keep = false;
-    bool progress = false;                // stderr is a terminal
-    std::string server_url;               // target an existing server instead of starting one
-    std::string ca_file;                  // --server: trust (PEM); empty: system CAs
-    bool insecure = false;                // --server: do not verify the certificate
-    std::string admin_code;               // --server: a district admin's enrolment code
-    pid_t server_pid = 0;                 // --server: its pid on this machine, for RSS/CPU
-    std::string data_dir;                 // where data folders are made (default: a temp folder)
+    bool progress = false;   // stderr is a terminal
+    std::string server_url;  // target an existing server instead of starting one
+    std::string ca_file;     // --server: trust (PEM); empty: system CAs
+    bool insecure = false;   // --server: do not verify the certificate
+    std::string admin_code;  // --server: a district admin's enrolment code
+    pid_t server_pid = 0;    // --server: its pid on this machine, for RSS/CPU
+    std::string data_dir;    // where data folders are made (default: a temp folder)
+    std::string profile_dir; // --profile: `perf record -g` of the server's timed phase, here
     std::vector<std::string> server_args; // passed to fieldsyncd (after `--`)
 };
 
@@ -156,6 +157,11 @@ private:
     unsigned short port_ = 0;
 };
 
+// `perf record -g` of process `pid` into `out` until stop_profiler (SIGINT, wait); -1 if perf
+// cannot be started.
+pid_t start_profiler(pid_t pid, const std::string& out);
+void stop_profiler(pid_t perf);
+
 // Raises this process's open-file limit to its hard limit (children inherit it).
 void raise_fd_limit();
 
@@ -243,6 +249,7 @@ struct scenario_context {
     progress& prog;
     std::size_t records = 0; // this run's size (0: default)
     std::string run_id;      // distinguishes this run's users
+    std::string scenario;    // file name for --profile (the scenario, with its size)
 };
 
 using scenario_fn = scenario_result (*)(scenario_context&);

@@ -89,6 +89,38 @@ double self_cpu_seconds() {
     return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
+pid_t start_profiler(pid_t pid, const std::string& out) {
+    std::vector<std::string> args = {"perf", "record", "-F", "499", "-g",
+                                     "-q",   "-o",     out,  "-p",  std::to_string(pid)};
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t child = -1;
+    int rc = posix_spawnp(&child, "perf", &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    // perf needs a moment to attach; a sample lost at the very start does not matter.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    int status = 0;
+    if (waitpid(child, &status, WNOHANG) == child)
+        return -1;
+    return child;
+}
+
+void stop_profiler(pid_t perf) {
+    if (perf <= 0)
+        return;
+    kill(perf, SIGINT);
+    int status = 0;
+    waitpid(perf, &status, 0);
+}
+
 void raise_fd_limit() {
     rlimit r{};
     if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {

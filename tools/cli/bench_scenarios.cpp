@@ -234,11 +234,23 @@ class measure {
 public:
     explicit measure(scenario_context& ctx) : pid_(ctx.srv.pid()) {
         ctx.prog.phase = "running";
+        if (!ctx.opt.profile_dir.empty() && pid_ > 0) {
+            fs::create_directories(ctx.opt.profile_dir);
+            const auto out = ctx.opt.profile_dir + "/" + ctx.scenario + ".perf.data";
+            perf_ = start_profiler(pid_, out);
+            if (perf_ <= 0)
+                throw std::runtime_error("--profile: cannot start perf (install linux-perf)");
+        }
         before_ = sample_process(pid_);
         client_ = self_cpu_seconds();
     }
+    ~measure() { stop_profiler(perf_); }
+    measure(const measure&) = delete;
+    measure& operator=(const measure&) = delete;
     void finish(scenario_result& r) {
         r.client_cpu_s = self_cpu_seconds() - client_;
+        stop_profiler(perf_);
+        perf_ = -1;
         auto after = sample_process(pid_);
         if (before_.ok && after.ok) {
             r.server_cpu_s = after.cpu_s - before_.cpu_s;
@@ -249,6 +261,7 @@ public:
 
 private:
     pid_t pid_;
+    pid_t perf_ = -1;
     proc_sample before_;
     double client_ = 0;
 };
