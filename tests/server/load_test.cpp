@@ -165,18 +165,19 @@ private:
 // are destroyed with the object).
 class load_generator {
 public:
-    load_generator(unsigned short port, const std::string& cert, std::size_t connections)
+    load_generator(unsigned short port, const std::string& cert, std::size_t connections,
+                   bool all_slow = false)
         : ctx_(ssl::context::tls_client) {
         ctx_.load_verify_file(cert);
         ctx_.set_verify_mode(ssl::verify_peer);
         tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
         for (std::size_t i = 0; i < connections; ++i) {
             // Half idle keep-alive, a quarter slow headers, the rest oversize bodies and lies.
-            kind k = i % 4 == 1     ? kind::slow_headers
-                     : i % 20 == 3  ? kind::oversize
-                     : i % 20 == 7  ? kind::short_body
-                     : i % 20 == 11 ? kind::long_body
-                                    : kind::idle;
+            kind k = all_slow || i % 4 == 1 ? kind::slow_headers
+                     : i % 20 == 3          ? kind::oversize
+                     : i % 20 == 7          ? kind::short_body
+                     : i % 20 == 11         ? kind::long_body
+                                            : kind::idle;
             std::make_shared<load_client>(io_, ctx_, ep, k, counters)->start();
         }
         thread_ = std::thread([this] { io_.run(); });
@@ -240,7 +241,7 @@ TEST(load, thousand_hostile_connections_tablets_still_sync_memory_bounded_and_re
     const std::string d = dir.path().string();
     seed_database(d);
     // Defaults except the idle/slow-header timeout, raised from 15 s so that the connections are
-    // all held at once on a slow machine; load_slow_clients checks that the timeout cuts them.
+    // all held at once on a slow machine; the next test checks that the timeout cuts them.
     child_process_server srv(d, {"--header-timeout-ms", "120000"});
     std::vector<tablet_login> logins;
     for (const char* u : {"fw_a", "fw_a2", "fw_a", "fw_b", "fw_a"})
@@ -333,6 +334,31 @@ TEST(load, thousand_hostile_connections_tablets_still_sync_memory_bounded_and_re
               << " retries; fieldsyncd RSS: " << idle_rss / 1048576 << " MB idle, "
               << peak_rss / 1048576 << " MB peak, " << rss_after / 1048576 << " MB after the load"
               << std::endl;
+    EXPECT_EQ(srv.terminate(), 0);
+}
+
+TEST(load, slow_clients_are_cut_at_the_header_timeout_and_connections_above_the_limit_refused) {
+    temp_dir dir;
+    const std::string d = dir.path().string();
+    seed_database(d);
+    const std::size_t max_connections = 40;
+    child_process_server srv(
+        d, {"--header-timeout-ms", "1000", "--max-connections", std::to_string(max_connections)});
+    auto login = srv.enrol("fw_a");
+    {
+        // Twice as many clients trickling header bytes as the server takes.
+        load_generator load(srv.port(), srv.cert(), 2 * max_connections, true);
+        while (load.counters.closed_by_server < 2 * max_connections)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        // Above the limit a connection is closed at once (its handshake fails), so no more than
+        // max_connections were ever held, and the slow ones were cut by the server.
+        EXPECT_LE(load.counters.peak_open.load(), max_connections);
+        EXPECT_GT(load.counters.handshakes.load(), max_connections);
+    }
+    replica tablet(":memory:", test_catalog(), login.device);
+    tablet.create("item", item("after"));
+    sync_with_retries(srv.port(), srv.cert(), tablet, login.token);
+    EXPECT_EQ(tablet.pending_count(), 0u);
     EXPECT_EQ(srv.terminate(), 0);
 }
 
