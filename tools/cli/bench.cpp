@@ -1,5 +1,6 @@
 // fieldsync bench [--scenario NAME] [--tablets N] [--batch B] [--records N[,N…]|small] [--json]
-//                 [--scale S] [--idle N] [--share F] [--data DIR] [--keep] [--profile DIR]
+//                 [--scale S] [--idle N] [--share F] [--window MS] [--data DIR] [--keep]
+//                 [--profile DIR]
 //                 [--server URL --admin-code CODE [--ca FILE|--insecure] [--server-pid PID]]
 //                 [-- fieldsyncd options…]
 //
@@ -41,7 +42,7 @@ constexpr std::string_view usage_text =
     "usage: fieldsync bench [--scenario NAME] [--tablets N] [--batch B] [--records "
     "N[,N...]|small]\n"
     "                       [--json] [--scale S] [--idle N] [--share F] [--data DIR] [--keep]\n"
-    "                       [--profile DIR]\n"
+    "                       [--window MS] [--profile DIR]\n"
     "                       [--server URL --admin-code CODE [--ca FILE | --insecure]\n"
     "                        [--server-pid PID]] [-- fieldsyncd options...]\n"
     "\n"
@@ -50,7 +51,8 @@ constexpr std::string_view usage_text =
     "  push-new          64 tablets push batches of 200 new records (durable acks)\n"
     "  push-mixed        the same with a share (--share, 0.25) of edits to shared households\n"
     "  initial-pull      a new tablet pulls a whole township (100,000 records)\n"
-    "  day-end           256 connected tablets each push a 50-record day, then pull\n"
+    "  day-end           256 connected tablets each push a 50-record day, then pull; they come\n"
+    "                    back over --window MS (default 2000; 0: all at the same moment)\n"
     "  idle-connections  1,000 idle keep-alive TLS connections (--idle) while 16 tablets sync\n"
     "\n"
     "  --records    push-new/push-mixed: records pushed in all; initial-pull: the township's\n"
@@ -91,8 +93,9 @@ std::optional<settings> parse(const args& a, std::string& why) {
         }
     const args mine(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(end));
     static const std::vector<std::string_view> valued = {
-        "--scenario", "--tablets", "--batch", "--records",    "--scale",      "--idle",   "--share",
-        "--data",     "--server",  "--ca",    "--admin-code", "--server-pid", "--profile"};
+        "--scenario",   "--tablets",    "--batch",   "--records", "--scale",
+        "--idle",       "--share",      "--data",    "--server",  "--ca",
+        "--admin-code", "--server-pid", "--profile", "--window"};
     static const std::vector<std::string_view> flags = {"--json", "--keep", "--insecure"};
     for (std::size_t i = 0; i < mine.size(); ++i) {
         if (std::find(flags.begin(), flags.end(), mine[i]) != flags.end())
@@ -126,6 +129,14 @@ std::optional<settings> parse(const args& a, std::string& why) {
             return std::nullopt;
         }
         o.scale = *n;
+    }
+    if (auto v = option(mine, "--window"); !v.empty()) {
+        auto n = parse_size(v);
+        if (!n || *n > 3600000) {
+            why = "--window needs milliseconds (0 to 3600000)";
+            return std::nullopt;
+        }
+        o.window_ms = static_cast<std::int64_t>(*n);
     }
     if (auto v = option(mine, "--share"); !v.empty()) {
         try {

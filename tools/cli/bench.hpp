@@ -38,6 +38,7 @@ struct settings {
     bool small = false;               // --records small: tiny sizes for the smoke test
     std::size_t scale = 1;            // demo district size (0: divisions and bench users only)
     std::size_t idle = 1000;          // idle-connections: idle keep-alive connections
+    std::int64_t window_ms = 2000;    // day-end: pushes arrive over this window (0: at once)
     double mixed_share = 0.25;        // push-mixed: share of mutations that edit shared records
     bool json = false;
     bool keep = false;
