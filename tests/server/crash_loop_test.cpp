@@ -164,7 +164,8 @@ void pull_all(https_client& c, tablet& t) {
 }
 
 // A tablet's field work: new records and edits of what it has (its own and pulled ones, so
-// tablets of one township edit the same records), pushed in small batches, pulled now and then.
+// tablets of one township edit the same records), households with a home visit (the visits
+// move the month's rollup figures), pushed in small batches, pulled now and then.
 // One answer in eight is lost on the way back, as on a link that drops, so that stored but
 // unanswered pushes are common when the kill comes (the kill itself rarely lands in that gap).
 void tablet_thread(tablet& t, crash_loop& loop, std::uint64_t seed, std::string& failure) {
@@ -186,6 +187,27 @@ void tablet_thread(tablet& t, crash_loop& loop, std::uint64_t seed, std::string&
                     if (!id)
                         throw std::logic_error("create failed");
                     t.book.created_ids.insert(*id);
+                }
+                if (rng() % 3 == 0) { // a household and a visit to it: a rollup figure moves
+                    auto h = t.rep->create("household", {{"township", t.town},
+                                                         {"village", t.village},
+                                                         {"address", "a" + std::to_string(++edit)},
+                                                         {"members", 2}});
+                    if (!h)
+                        throw std::logic_error("create household failed");
+                    const int month = 1 + static_cast<int>(rng() % 9);
+                    auto v = t.rep->create(
+                        "home_visit",
+                        {{"township", t.town},
+                         {"village", t.village},
+                         {"household", h->to_string()},
+                         {"visited_at", "2026-0" + std::to_string(month) + "-10T10:00:00+08:00"},
+                         {"worker", t.login.user},
+                         {"visit_type", "routine"}});
+                    if (!v)
+                        throw std::logic_error("create home_visit failed");
+                    t.book.created_ids.insert(*h);
+                    t.book.created_ids.insert(*v);
                 }
                 if (rng() % 2) {
                     auto all = t.rep->list("item");
@@ -389,6 +411,13 @@ TEST(crash_loop, sigkill_at_random_moments_loses_no_acknowledged_push_and_tablet
             ASSERT_TRUE(r.step());
             EXPECT_EQ(r.int64(0), 1) << id.to_string();
         }
+    { // the rollup check above had figures to check
+        sql::statement s(
+            db.handle(),
+            "SELECT coalesce(sum(value), 0) FROM rollups WHERE indicator = 'home_visits'");
+        ASSERT_TRUE(s.step());
+        EXPECT_GT(s.int64(0), 0);
+    }
     engine eng(test_catalog(), {}, db);
     const auto hash_a = eng.content_hash(db, scope{town_a, {}});
     const auto hash_b = eng.content_hash(db, scope{town_b, {}});
