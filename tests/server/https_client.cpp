@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <cctype>
 #include <stdexcept>
 
 namespace fieldsync::testing {
@@ -29,6 +30,19 @@ std::string http_reply::error_code() const {
     return {};
 }
 
+std::string http_reply::header(std::string_view name) const {
+    auto lower = [](std::string_view s) {
+        std::string out(s);
+        for (auto& ch : out)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return out;
+    };
+    for (const auto& [k, v] : headers)
+        if (lower(k) == lower(name))
+            return v;
+    return {};
+}
+
 struct https_client::impl {
     asio::io_context ioc;
     ssl::context ctx{ssl::context::tls_client};
@@ -36,12 +50,18 @@ struct https_client::impl {
     beast::flat_buffer buffer;
 };
 
-https_client::https_client(unsigned short port, const std::string& cert_file)
+https_client::https_client(unsigned short port, const std::string& cert_file,
+                           const std::string& source)
     : impl_(std::make_unique<impl>()) {
     impl_->ctx.load_verify_file(cert_file);
     impl_->ctx.set_verify_mode(ssl::verify_peer);
     impl_->stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(impl_->ioc, impl_->ctx);
     impl_->stream->set_verify_callback(ssl::host_name_verification("127.0.0.1"));
+    if (!source.empty()) {
+        auto& sock = beast::get_lowest_layer(*impl_->stream).socket();
+        sock.open(tcp::v4());
+        sock.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    }
     beast::get_lowest_layer(*impl_->stream)
         .connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     impl_->stream->handshake(ssl::stream_base::client);
@@ -58,6 +78,8 @@ http_reply convert(http::response<http::string_body>& res) {
     r.status = res.result_int();
     r.body = res.body();
     r.content_type = std::string(res[http::field::content_type]);
+    for (const auto& f : res)
+        r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     boost::system::error_code ec;
     auto v = json::parse(r.body, ec);
     if (!ec)

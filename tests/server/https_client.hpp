@@ -8,6 +8,9 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace fieldsync::testing {
 
@@ -15,14 +18,17 @@ struct http_reply {
     unsigned status = 0;
     std::string body;
     std::string content_type;
-    boost::json::value json;        // null when the body is not JSON
-    std::string error_code() const; // error.code of an error body, or ""
+    boost::json::value json;                                  // null when the body is not JSON
+    std::vector<std::pair<std::string, std::string>> headers; // as received
+    std::string error_code() const;                           // error.code of an error body, or ""
+    std::string header(std::string_view name) const;          // first one, case-insensitive; or ""
 };
 
 class https_client {
 public:
-    // Connects to 127.0.0.1:port and verifies the server against `cert_file`.
-    https_client(unsigned short port, const std::string& cert_file);
+    // Connects to 127.0.0.1:port and verifies the server against `cert_file`. `source` binds the
+    // client's end to another loopback address (e.g. "127.0.0.2": a second client address).
+    https_client(unsigned short port, const std::string& cert_file, const std::string& source = {});
     ~https_client();
     https_client(const https_client&) = delete;
     https_client& operator=(const https_client&) = delete;
