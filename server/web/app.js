@@ -330,7 +330,9 @@ async function render() {
         }
     } catch (e) {
         if (state.route !== routeKey) return;
-        loading.remove();
+        clear(main);
+        if (!(e instanceof ApiError && e.kind === 'session'))
+            main.append(h('h1', { tabindex: '-1' }, t('page_error')));
         ctx.fail(e, render);
     }
 }

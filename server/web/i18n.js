@@ -170,6 +170,7 @@ const zh = {
     trend_visits: '入户走访',
     trend_checks: '监测次数',
     page_not_found: '页面不存在。',
+    page_error: '无法显示此页面',
     main_label: '主要内容',
     status_region: '状态消息',
 };
@@ -343,6 +344,7 @@ const en = {
     trend_visits: 'Home visits',
     trend_checks: 'Monitoring checks',
     page_not_found: 'No such page.',
+    page_error: 'This page could not be shown',
     main_label: 'Main content',
     status_region: 'Status messages',
 };

@@ -420,6 +420,7 @@ test('the server cannot be reached: a clear message and a retry', async () => {
     await page.getByRole('link', { name: '冲突' }).click();
     const box = page.locator('.error-box', { hasText: '无法连接服务器' });
     await box.waitFor();
+    await page.locator('main h1', { hasText: '无法显示此页面' }).waitFor();
     await checkPage(page, '11-offline');
     await page.unroute('**/v1/review/**');
     await box.getByRole('button', { name: '重试' }).click();
