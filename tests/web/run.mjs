@@ -311,8 +311,13 @@ test('township head: keyboard-only login, month overview', async () => {
     }
     await page.keyboard.press('Enter');
     await page.locator('main h1', { hasText: '记录' }).waitFor();
-    assert.ok(await page.locator('main table tbody tr').count() > 0);
+    assert.equal(await page.locator('main table tbody tr').count(), 50);
     await checkPage(page, '03-head-records');
+    // paging: the next 50, and back
+    await page.getByRole('link', { name: '下一页' }).click();
+    await page.locator('p.count', { hasText: '显示第 51–' }).waitFor();
+    await page.getByRole('link', { name: '上一页' }).click();
+    await page.locator('p.count', { hasText: '显示第 1–50 条' }).waitFor();
 });
 
 test('township head: records search and a record with its history; reveal is explicit', async () => {
