@@ -347,27 +347,34 @@ TEST(crash_loop, sigkill_at_random_moments_loses_no_acknowledged_push_and_tablet
 
     std::mt19937_64 rng(seed);
     std::uint64_t survived = 0, unanswered = 0;
-    for (std::uint64_t cycle = 1; cycle <= cycles; ++cycle) {
-        loop.publish(srv->port(), srv->cert());
-        loop.wait_acks(1 + rng() % 6, tablets.size());
-        // The kill lands anywhere in the pushes that follow: mid-request, mid-commit, mid-answer.
-        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
-        srv->kill9();
-        loop.wait_parked(tablets.size());
-        if (loop.stopping())
-            break;
-        srv = std::make_unique<child_process_server>(d);
-        check_database(db_path, tablets,
-                       "after restart " + std::to_string(cycle) + " (seed " + std::to_string(seed) +
-                           ")",
-                       &unanswered);
-        if (HasFatalFailure())
-            break;
-        survived = cycle;
+    std::string trouble; // an exception of the main loop (a restart that failed)
+    try {
+        for (std::uint64_t cycle = 1; cycle <= cycles; ++cycle) {
+            loop.publish(srv->port(), srv->cert());
+            loop.wait_acks(1 + rng() % 6, tablets.size());
+            // The kill lands anywhere in the pushes that follow: mid-request, mid-commit,
+            // mid-answer.
+            std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
+            srv->kill9();
+            loop.wait_parked(tablets.size());
+            if (loop.stopping())
+                break;
+            srv = std::make_unique<child_process_server>(d);
+            check_database(db_path, tablets,
+                           "after restart " + std::to_string(cycle) + " (seed " +
+                               std::to_string(seed) + ")",
+                           &unanswered);
+            if (HasFatalFailure())
+                break;
+            survived = cycle;
+        }
+    } catch (const std::exception& e) {
+        trouble = e.what();
     }
     loop.stop();
     for (auto& th : threads)
         th.join();
+    ASSERT_EQ(trouble, "") << "after " << survived << " cycles, seed " << seed;
     for (const auto& f : failures)
         ASSERT_EQ(f, "") << "seed " << seed;
     ASSERT_FALSE(HasFatalFailure());
