@@ -795,13 +795,13 @@ scenario_result idle_connections(scenario_context& ctx) {
 
 scenario_result sqlite_reference(const settings& opt, const std::string& dir, std::size_t rows,
                                  progress& prog) {
-    (void)opt;
     scenario_result out;
     out.scenario = "sqlite-reference";
     out.client = "in process (no server)";
     out.tablets = 0;
-    constexpr std::size_t per_tx = 2000; // rows per durable transaction (one group commit)
-    const std::string body(600, 'x');    // about one record's JSON
+    // Rows per durable transaction (one group commit); --batch changes it.
+    const std::size_t per_tx = opt.batch ? opt.batch : 2000;
+    const std::string body(600, 'x'); // about one record's JSON
     json::array runs;
     prog.total = 2 * rows;
     for (bool ordered : {true, false}) {
