@@ -341,8 +341,14 @@ outcome<bool> set_password(sql::connection& c, std::string_view username, std::s
     if (password.size() < 8)
         return fail<bool>(errc::invalid_argument, "weak_password",
                           "a password needs at least 8 characters");
-    auto s = c.cached("UPDATE users SET password_hash = ?, updated_ms = ? WHERE username = ?");
-    s->bind_all(hash_password(password), now_ms, username);
+    {
+        auto s = c.cached("UPDATE users SET password_hash = ?, updated_ms = ? WHERE username = ?");
+        s->bind_all(hash_password(password), now_ms, username);
+        s->run();
+    }
+    // A new password is often a reaction to a leaked one: every web session of the user ends.
+    auto s = c.cached("DELETE FROM web_sessions WHERE username = ?");
+    s->bind_all(username);
     s->run();
     return ok(true);
 }

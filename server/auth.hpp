@@ -86,6 +86,7 @@ outcome<user> set_scope(sql::connection& c, std::string_view username, std::stri
                         std::vector<std::string> villages, std::int64_t now_ms);
 outcome<user> set_disabled(sql::connection& c, std::string_view username, bool disabled,
                            std::int64_t now_ms);
+// Also ends every web session of the user.
 outcome<bool> set_password(sql::connection& c, std::string_view username, std::string_view password,
                            std::int64_t now_ms);
 
