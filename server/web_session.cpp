@@ -1,5 +1,7 @@
 #include "server/web_session.hpp"
 
+#include "server/throttle.hpp"
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -184,12 +186,13 @@ std::int64_t login_throttle::wait_ms(std::string_view user, std::string_view add
                                      std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     return std::max(wait_of(users_, std::string(user), now_ms),
-                    wait_of(addresses_, std::string(address), now_ms));
+                    wait_of(addresses_, attempt_limiter::key_of(address), now_ms));
 }
 
 int login_throttle::failed(std::string_view user, std::string_view address, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
-    record(addresses_, std::string(address), settings_.per_address, now_ms);
+    // An IPv6 client by its /64, which one subscriber usually holds (as for enrolments).
+    record(addresses_, attempt_limiter::key_of(address), settings_.per_address, now_ms);
     return record(users_, std::string(user), settings_.per_user, now_ms);
 }
 

@@ -474,6 +474,11 @@ TEST(web_session, login_throttle_doubles_its_delay_and_forgets) {
     t.succeeded("w");
     EXPECT_EQ(t.wait_ms("w", "d", now), 0);
     EXPECT_EQ(t.wait_ms("x", "c", now), 15 * 60000);
+    // IPv6 addresses of one /64 are one client.
+    for (int i = 0; i < 20; ++i)
+        t.failed("n" + std::to_string(i), "2001:db8:1:2::" + std::to_string(i + 1), now);
+    EXPECT_GT(t.wait_ms("y", "2001:db8:1:2:ffff::1", now), 0);
+    EXPECT_EQ(t.wait_ms("y", "2001:db8:1:3::1", now), 0);
 }
 
 TEST(web_session, cookie_and_origin_parsing) {
