@@ -51,6 +51,7 @@ public:
         : io_(io), ctx_(ctx), ep_(ep), kind_(k), n_(n), timer_(io) {}
 
     void start() {
+        writing_ = false;
         stream_.emplace(io_, ctx_);
         got_.clear();
         stream_->lowest_layer().async_connect(ep_, [self = shared_from_this()](auto ec) {
@@ -99,10 +100,15 @@ private:
             trickle();
     }
 
+    // One write at a time on the TLS stream; a byte that finds a write pending is skipped.
     void send(std::string bytes) {
+        if (writing_)
+            return;
+        writing_ = true;
         auto buf = std::make_shared<std::string>(std::move(bytes));
-        asio::async_write(*stream_, asio::buffer(*buf),
-                          [self = shared_from_this(), buf](auto, std::size_t) {});
+        asio::async_write(
+            *stream_, asio::buffer(*buf),
+            [self = shared_from_this(), buf](auto, std::size_t) { self->writing_ = false; });
     }
 
     // One header byte a second: the server must not wait for these forever.
@@ -159,6 +165,7 @@ private:
     std::array<char, 4096> buf_{};
     std::string got_;
     bool counted_ = false;
+    bool writing_ = false;
 };
 
 // The load on its own thread; stop() closes every connection (the io_context and its handlers
