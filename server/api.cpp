@@ -481,7 +481,7 @@ void api::handle(http_request req, reply_fn reply) {
                     else if (town != who.where.township)
                         return ctx->fail(403, "forbidden", "this township is outside your scope");
                 }
-                auto res = engine_.pull(c, who, *pull_req);
+                auto res = engine_.pull(c, who, *pull_req, /*raw_json=*/true);
                 if (!res) {
                     if (res.error() == errc::bad_cursor)
                         return ctx->fail(400, "bad_cursor",
@@ -490,7 +490,9 @@ void api::handle(http_request req, reply_fn reply) {
                     return ctx->fail(500, "internal", "the pull failed");
                 }
                 ctx->facts.changes = res->changes.size();
-                return ctx->send(json_response(200, encode(*res)));
+                http_response answer;
+                answer.body = serialize(*res); // stored JSON copied, not parsed and re-serialised
+                return ctx->send(std::move(answer));
             }
             dispatch_authenticated(ctx, c);
         } catch (const std::exception& e) {

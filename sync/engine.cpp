@@ -106,37 +106,6 @@ std::string_view str_of(const json::object& o, std::string_view key) {
     return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
 }
 
-// Validation's view of the database, inside the writer's transaction.
-class db_references final : public reference_data {
-public:
-    explicit db_references(sql::connection& c) : c_(c) {}
-    // Divisions change only by an administrator's action, never inside a push: one lookup per
-    // code and push.
-    bool division_exists(std::string_view code) const override {
-        for (const auto& [known, exists] : divisions_)
-            if (known == code)
-                return exists;
-        auto s = c_.cached("SELECT 1 FROM divisions WHERE code = ?");
-        s->bind_all(code);
-        bool exists = s->step();
-        if (divisions_.size() < 64)
-            divisions_.emplace_back(std::string(code), exists);
-        return exists;
-    }
-    bool record_exists(std::string_view collection, std::string_view id) const override {
-        auto u = uuid::parse(id);
-        if (!u)
-            return false;
-        auto s = c_.cached("SELECT collection, deleted FROM records WHERE id = ?");
-        s->bind_all(u->span());
-        return s->step() && s->text(0) == collection && s->int64(1) == 0;
-    }
-
-private:
-    sql::connection& c_;
-    mutable std::vector<std::pair<std::string, bool>> divisions_;
-};
-
 mutation_ack rejected_ack(std::uint64_t seq, const rejection& r) {
     mutation_ack ack;
     ack.seq = seq;
@@ -247,6 +216,61 @@ std::string canonical_json(const json::value& v) {
     sort_keys_into(v, out);
     return out;
 }
+
+// Validation's view of the database, inside the writer's transaction.
+class db_references final : public reference_data {
+public:
+    explicit db_references(sql::connection& c) : c_(c) {}
+    // Divisions change only by an administrator's action, never inside a push: one lookup per
+    // code and push.
+    bool division_exists(std::string_view code) const override {
+        for (const auto& [known, exists] : divisions_)
+            if (known == code)
+                return exists;
+        auto s = c_.cached("SELECT 1 FROM divisions WHERE code = ?");
+        s->bind_all(code);
+        bool exists = s->step();
+        if (divisions_.size() < 64)
+            divisions_.emplace_back(std::string(code), exists);
+        return exists;
+    }
+    bool record_exists(std::string_view collection, std::string_view id) const override {
+        auto u = uuid::parse(id);
+        if (!u)
+            return false;
+        auto s = c_.cached("SELECT collection, deleted, township FROM records WHERE id = ?");
+        s->bind_all(u->span());
+        if (!s->step()) {
+            last_ = {*u, false, {}};
+            return false;
+        }
+        bool live = s->text(0) == collection && s->int64(1) == 0;
+        last_ = {*u, live, std::string(s->text(2))};
+        return live;
+    }
+    // True if the live record `id` belongs to `township`. Usually just answered by
+    // record_exists for the same id.
+    bool in_township(const uuid& id, std::string_view township) const {
+        if (last_.id != id || !last_.live) {
+            auto s = c_.cached("SELECT township FROM records WHERE id = ? AND deleted = 0");
+            s->bind_all(id.span());
+            if (!s->step())
+                return false;
+            last_ = {id, true, std::string(s->text(0))};
+        }
+        return last_.township == township;
+    }
+
+private:
+    sql::connection& c_;
+    mutable std::vector<std::pair<std::string, bool>> divisions_;
+    struct lookup {
+        uuid id;
+        bool live = false;
+        std::string township;
+    };
+    mutable lookup last_; // the last record looked up, valid within one mutation's checks
+};
 
 result<void> migrate_server_database(sql::connection& c) {
     auto r = migrate(c, "migrations/");
@@ -397,7 +421,7 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                    const reference_data& refs, std::uint64_t& change_seq,
+                                    const db_references& refs, std::uint64_t& change_seq,
                                     std::int64_t now, push_result& out, bool quarantine) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
@@ -511,10 +535,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         if (!f || f->type != field_type::reference || !d.write->value.is_string())
             continue;
         auto ref = uuid::parse(d.write->value.as_string());
-        auto at = c.cached("SELECT township FROM records WHERE id = ?");
-        if (ref)
-            at->bind_all(ref->span());
-        if (!ref || !at->step() || at->text(0) != township)
+        if (!ref || !refs.in_township(*ref, township))
             return rejected(make_rejection("reference_missing", f));
     }
 
@@ -721,8 +742,8 @@ result<engine::cursor_fields> engine::decode_cursor(std::string_view text) const
     return f;
 }
 
-result<pull_result> engine::pull(sql::connection& c, const principal& who,
-                                 const pull_request& req) {
+result<pull_result> engine::pull(sql::connection& c, const principal& who, const pull_request& req,
+                                 bool raw_json) {
     pull_result out;
     sql::transaction tx(c, sql::tx_mode::deferred);
     const auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
@@ -780,7 +801,10 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who,
         r.collection = std::string(s->text(1));
         r.id = uuid::from_blob(s->blob(2)).value_or(uuid{});
         r.gone = outside;
-        if (!outside) {
+        if (!outside && raw_json) {
+            r.fields_text = std::string(s->text(3));
+            r.clocks_text = std::string(s->text(4));
+        } else if (!outside) {
             r.fields = parse_object(s->text(3));
             r.clocks = parse_object(s->text(4));
         }

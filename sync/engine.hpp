@@ -55,6 +55,8 @@ struct record_change {
 
 // Derived state kept in step with the records (rollups, search indexes).
 // Thread-safety: called on the writer thread only.
+class db_references; // validation's view of the database during a push (engine.cpp)
+
 class change_observer {
 public:
     virtual ~change_observer() = default;
@@ -103,8 +105,11 @@ public:
     void add_observer(change_observer* o) { observers_.push_back(o); }
 
     // One page of changes after the request's cursor within the caller's scope, from one read
-    // snapshot. errc::bad_cursor for a cursor this database did not issue.
-    result<pull_result> pull(sql::connection& c, const principal& who, const pull_request& req);
+    // snapshot. errc::bad_cursor for a cursor this database did not issue. With `raw_json` the
+    // records carry their stored JSON text (record_state::fields_text/clocks_text) instead of
+    // parsed objects, for serialize(pull_result).
+    result<pull_result> pull(sql::connection& c, const principal& who, const pull_request& req,
+                             bool raw_json = false);
 
     // Deletes tombstones whose last change is older than the retention and raises the horizon
     // below which cursors are reset. Inside the caller's write transaction. Returns the count.
@@ -135,7 +140,7 @@ public:
 
 private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                const reference_data& refs, std::uint64_t& last_seq,
+                                const db_references& refs, std::uint64_t& last_seq,
                                 std::int64_t now_ms, push_result& out, bool quarantine = true);
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);

@@ -274,6 +274,47 @@ json::value encode(const pull_result& r) {
     return o;
 }
 
+std::string serialize(const pull_result& r) {
+    auto quoted = [](std::string& out, std::string_view text) {
+        out += json::serialize(json::string_view(text.data(), text.size()));
+    };
+    std::string out;
+    std::size_t size = 128;
+    for (const auto& c : r.changes)
+        size += 96 + c.collection.size() + c.fields_text.size() + c.clocks_text.size();
+    out.reserve(size);
+    out += "{\"changes\":[";
+    bool first = true;
+    for (const auto& c : r.changes) {
+        out += first ? "{\"collection\":" : ",{\"collection\":";
+        first = false;
+        quoted(out, c.collection);
+        out += ",\"id\":\"";
+        out += c.id.to_string(); // hex digits and dashes: nothing to escape
+        out += '"';
+        if (c.gone) {
+            out += ",\"gone\":true}";
+            continue;
+        }
+        out += ",\"fields\":";
+        out += c.fields_text.empty() ? json::serialize(c.fields) : c.fields_text;
+        out += ",\"clocks\":";
+        out += c.clocks_text.empty() ? json::serialize(c.clocks) : c.clocks_text;
+        out += '}';
+    }
+    out += "],\"cursor\":";
+    quoted(out, r.cursor);
+    out += r.complete ? ",\"complete\":true" : ",\"complete\":false";
+    out += ",\"server_clock\":";
+    quoted(out, r.server_clock.to_string());
+    if (r.reset) {
+        out += ",\"reset\":true,\"reset_reason\":";
+        quoted(out, r.reset_reason);
+    }
+    out += '}';
+    return out;
+}
+
 result<mutation_ack> decode_ack(const json::value& a, std::string* why) {
     if (!a.is_object())
         return bad<mutation_ack>(why, "ack must be an object");
@@ -379,15 +420,21 @@ result<pull_result> decode_pull_result(const json::value& v, std::string* why) {
         if (auto* gone = co.if_contains("gone"); gone && gone->is_bool() && gone->as_bool()) {
             if (!coll || !coll->is_string() || !u)
                 return bad<pull_result>(why, "change lacks collection or id");
-            record_state g{std::string(coll->as_string()), *u, {}, {}, 0, true};
+            record_state g{std::string(coll->as_string()), *u, {}, {}, 0, true, {}, {}};
             r.changes.push_back(std::move(g));
             continue;
         }
         if (!coll || !coll->is_string() || !u || !fields || !fields->is_object() || !clocks ||
             !clocks->is_object())
             return bad<pull_result>(why, "change lacks collection, id, fields or clocks");
-        r.changes.push_back(record_state{std::string(coll->as_string()), *u, fields->as_object(),
-                                         clocks->as_object(), 0, false});
+        r.changes.push_back(record_state{std::string(coll->as_string()),
+                                         *u,
+                                         fields->as_object(),
+                                         clocks->as_object(),
+                                         0,
+                                         false,
+                                         {},
+                                         {}});
     }
     return r;
 }

@@ -101,6 +101,10 @@ struct record_state {
     // The record left the caller's villages (it moved to another village of the township): the
     // tablet drops its copy. Only collection and id are sent.
     bool gone = false;
+    // The same two objects as JSON text, as stored (engine::pull with raw_json): the server
+    // copies them into its answer instead of parsing and re-serialising them. When set, `fields`
+    // and `clocks` are empty.
+    std::string fields_text, clocks_text;
 };
 
 struct pull_result {
@@ -122,6 +126,9 @@ boost::json::value encode(const push_request& r);
 boost::json::value encode(const pull_request& r);
 boost::json::value encode(const push_result& r);
 boost::json::value encode(const pull_result& r);
+// The JSON text of encode(r), written directly; records with fields_text/clocks_text set are
+// copied verbatim. What the server sends for a pull.
+std::string serialize(const pull_result& r);
 boost::json::value encode(const mutation_ack& a);
 boost::json::value encode(const mutation& m);
 

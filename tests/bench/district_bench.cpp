@@ -7,6 +7,14 @@
 #include "sync/district_fixture.hpp"
 
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include <boost/json/serialize.hpp>
 
 namespace {
 
@@ -25,6 +33,8 @@ struct file_district {
         eng.add_observer(&sums);
     }
     static void prepare(sql::connection& c) {
+        if (const char* kib = std::getenv("FIELDSYNC_CACHE_KIB"))
+            c.exec(std::string("PRAGMA cache_size=-") + kib);
         if (!migrate_server_database(c))
             throw std::runtime_error("migration failed");
         sql::transaction tx(c);
@@ -67,9 +77,39 @@ std::vector<uuid> seed_persons(file_district& d, const principal& who, std::uint
     return out;
 }
 
+// FIELDSYNC_SQL_PROFILE=1: after the run, the statements by total time (sqlite3_trace_v2).
+struct sql_profile {
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_sql; // ns, calls
+    static int on_trace(unsigned, void* self, void* stmt, void* ns) {
+        auto& e =
+            static_cast<sql_profile*>(self)->by_sql[sqlite3_sql(static_cast<sqlite3_stmt*>(stmt))];
+        e.first += *static_cast<sqlite3_int64*>(ns);
+        ++e.second;
+        return 0;
+    }
+    explicit sql_profile(sql::connection& c) {
+        if (std::getenv("FIELDSYNC_SQL_PROFILE"))
+            sqlite3_trace_v2(c.handle(), SQLITE_TRACE_PROFILE, on_trace, this);
+    }
+    ~sql_profile() {
+        std::vector<std::pair<std::uint64_t, std::string>> rows;
+        std::uint64_t total = 0;
+        for (const auto& [sql_text, e] : by_sql) {
+            rows.emplace_back(e.first, std::to_string(e.second) + "  " + sql_text.substr(0, 110));
+            total += e.first;
+        }
+        std::sort(rows.rbegin(), rows.rend());
+        for (const auto& [ns, text] : rows)
+            std::fprintf(stderr, "%5.1f%% %8.1f ms  %s\n",
+                         100.0 * static_cast<double>(ns) / static_cast<double>(total),
+                         static_cast<double>(ns) / 1e6, text.c_str());
+    }
+};
+
 void visits(benchmark::State& state) {
     const auto group = static_cast<std::size_t>(state.range(0));
     file_district d;
+    sql_profile profile(d.db);
     principal who = field_worker("bench-tablet", t105);
     uuid_v7_generator ids(7);
     std::uint64_t seq = 1;
@@ -123,6 +163,40 @@ void persons(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(group) * 200);
 }
 BENCHMARK(persons)->Arg(8)->Unit(benchmark::kMillisecond);
+
+// A new tablet's first pull of a township: pages of 5,000 records read, encoded and serialised
+// as the server answers them.
+void initial_pull(benchmark::State& state) {
+    file_district d;
+    principal who = field_worker("bench-tablet", t105);
+    uuid_v7_generator ids(7);
+    std::uint64_t seq = 1;
+    const auto n = static_cast<std::size_t>(state.range(0));
+    for (std::size_t done = 0; done < n; done += 1000)
+        seed_persons(d, who, seq, ids, 1000);
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        pull_request req;
+        req.limit = 5000;
+        std::size_t got = 0;
+        for (;;) {
+            auto res = d.eng.pull(d.db, who, req, true);
+            if (!res)
+                return state.SkipWithError("pull failed");
+            got += res->changes.size();
+            bytes += serialize(*res).size();
+            if (res->complete)
+                break;
+            req.cursor = res->cursor;
+        }
+        if (got != n)
+            return state.SkipWithError("pull returned the wrong number of records");
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+    state.counters["bytes_per_record"] =
+        static_cast<double>(bytes) / static_cast<double>(state.iterations() * n);
+}
+BENCHMARK(initial_pull)->Arg(20000)->Unit(benchmark::kMillisecond);
 
 } // namespace
 

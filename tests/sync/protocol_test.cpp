@@ -444,3 +444,61 @@ TEST(protocol, engine_results_round_trip_through_json) {
 
 } // namespace
 } // namespace fieldsync
+
+namespace fieldsync {
+namespace {
+
+// The server writes pull answers directly (copying stored JSON text); a tablet must read exactly
+// what encode() describes, for parsed and verbatim records, tombstone-free "gone" markers,
+// resets, and strings that need escaping.
+TEST(protocol, serialized_pull_result_reads_back_as_the_encoded_one) {
+    pull_result r;
+    r.cursor = "djEu\"quoted\"\\cursor";
+    r.complete = false;
+    r.server_clock = hlc{1764316800000, 3, "srv"};
+    r.reset = true;
+    r.reset_reason = "scope_changed";
+    record_state parsed;
+    parsed.collection = "person";
+    parsed.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000001");
+    parsed.fields = json::object{{"name", "张三\n\"引号\""}, {"_deleted", false}, {"n", 3}};
+    parsed.clocks = json::object{{"name", "1764316800000:0:t1"}};
+    record_state raw = parsed;
+    raw.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000002");
+    raw.fields_text = json::serialize(raw.fields);
+    raw.clocks_text = json::serialize(raw.clocks);
+    raw.fields = {};
+    raw.clocks = {};
+    record_state gone;
+    gone.collection = "home_visit";
+    gone.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000003");
+    gone.gone = true;
+    r.changes = {parsed, raw, gone};
+
+    auto text = serialize(r);
+    auto back = decode_pull_result(json::parse(text));
+    ASSERT_TRUE(back) << text;
+    ASSERT_EQ(back->changes.size(), 3u);
+    EXPECT_EQ(back->changes[0].fields, parsed.fields);
+    EXPECT_EQ(back->changes[1].fields, parsed.fields);
+    EXPECT_EQ(back->changes[1].clocks, parsed.clocks);
+    EXPECT_TRUE(back->changes[2].gone);
+    EXPECT_EQ(back->cursor, r.cursor);
+    EXPECT_TRUE(back->reset);
+    EXPECT_EQ(back->reset_reason, "scope_changed");
+
+    pull_result as_encoded = r;
+    as_encoded.changes[1].fields = parsed.fields;
+    as_encoded.changes[1].clocks = parsed.clocks;
+    as_encoded.changes[1].fields_text.clear();
+    as_encoded.changes[1].clocks_text.clear();
+    EXPECT_EQ(json::parse(text), encode(as_encoded));
+
+    r.reset = false;
+    r.complete = true;
+    r.changes.clear();
+    EXPECT_EQ(json::parse(serialize(r)), encode(r));
+}
+
+} // namespace
+} // namespace fieldsync
