@@ -621,6 +621,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
 
 void submit_push(writer& w, engine& e, principal who, push_request req,
                  std::function<void(result<push_result>)> done) {
+    const std::size_t weight = std::max<std::size_t>(req.mutations.size(), 1);
     auto state =
         std::make_shared<std::pair<principal, push_request>>(std::move(who), std::move(req));
     auto out = std::make_shared<push_result>();
@@ -631,7 +632,8 @@ void submit_push(writer& w, engine& e, principal who, push_request req,
                 done(ec);
             else
                 done(std::move(*out));
-        });
+        },
+        weight);
 }
 
 mutation_ack engine::write(sql::connection& c, const principal& who, std::string_view collection,

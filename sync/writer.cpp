@@ -16,11 +16,11 @@ writer::~writer() {
     stop();
 }
 
-void writer::submit(apply_fn apply, done_fn done) {
+void writer::submit(apply_fn apply, done_fn done, std::size_t weight) {
     {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
-            queue_.push_back({std::move(apply), std::move(done)});
+            queue_.push_back({std::move(apply), std::move(done), weight});
             cv_.notify_one();
             return;
         }
@@ -63,7 +63,10 @@ void writer::loop() {
             cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (queue_.empty())
                 return; // stopping and drained
-            while (!queue_.empty() && group.size() < cfg_.max_group) {
+            std::size_t weight = 0;
+            while (!queue_.empty() && group.size() < cfg_.max_group &&
+                   (group.empty() || weight + queue_.front().weight <= cfg_.max_group_weight)) {
+                weight += queue_.front().weight;
                 group.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }

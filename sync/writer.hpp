@@ -21,6 +21,10 @@ namespace fieldsync {
 
 struct writer_config {
     std::size_t max_group = 256; // jobs per transaction
+    // Work per transaction, in the jobs' weights (a push weighs its number of mutations): a burst
+    // of pushes is committed in several groups, so the first ones are acknowledged without
+    // waiting for the whole burst. A heavier single job still runs alone.
+    std::size_t max_group_weight = 2000;
 };
 
 class writer {
@@ -34,8 +38,9 @@ public:
     writer(const writer&) = delete;
     writer& operator=(const writer&) = delete;
 
-    // Queues a job. After stop() the job is completed at once with errc::unsupported.
-    void submit(apply_fn apply, done_fn done);
+    // Queues a job of `weight` units of work (see writer_config). After stop() the job is
+    // completed at once with errc::unsupported.
+    void submit(apply_fn apply, done_fn done, std::size_t weight = 1);
     // Runs `apply` in the writer and waits for its durable completion (admin tools, tests).
     boost::system::error_code run_sync(apply_fn apply);
     // Finishes every queued job, then joins the thread. Idempotent.
@@ -48,6 +53,7 @@ private:
     struct job {
         apply_fn apply;
         done_fn done;
+        std::size_t weight = 1;
     };
     void loop();
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -138,6 +139,46 @@ TEST(writer, a_failing_job_is_undone_alone) {
         } else {
             EXPECT_FALSE(results[static_cast<std::size_t>(i)]) << i;
             EXPECT_EQ(s.int64(0), 1) << code;
+        }
+    }
+}
+
+// A burst of pushes is committed in groups of bounded work, so the first pushes of a day-end
+// burst are acknowledged without waiting for the whole burst's transaction.
+TEST(writer, a_burst_is_committed_in_groups_of_bounded_weight) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    writer_config cfg;
+    cfg.max_group_weight = 100;
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    // Hold the writer in a first job until the whole burst is queued.
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    w.submit([released](sql::connection&) { released.wait(); }, [](boost::system::error_code) {},
+             100); // as heavy as a whole group: it always runs alone
+    std::vector<std::uint64_t> group_of(10);
+    std::atomic<int> done{0};
+    for (int i = 0; i < 10; ++i)
+        w.submit([](sql::connection&) {},
+                 [&, i](boost::system::error_code ec) {
+                     EXPECT_FALSE(ec);
+                     group_of[static_cast<std::size_t>(i)] = w.groups_committed();
+                     ++done;
+                 },
+                 40); // a push of 40 mutations: two fit in a group of weight 100
+    std::uint64_t before = w.groups_committed();
+    release.set_value();
+    w.stop();
+    EXPECT_EQ(done.load(), 10);
+    // The holder's group, then five groups of two: completions run after their group is counted,
+    // so pushes 2k and 2k+1 see the same count and later pairs see higher ones.
+    EXPECT_EQ(w.groups_committed() - before, 6u);
+    for (int i = 0; i < 10; i += 2) {
+        EXPECT_EQ(group_of[static_cast<std::size_t>(i)], group_of[static_cast<std::size_t>(i) + 1]);
+        if (i > 0) {
+            EXPECT_GT(group_of[static_cast<std::size_t>(i)],
+                      group_of[static_cast<std::size_t>(i) - 1]);
         }
     }
 }
