@@ -285,7 +285,8 @@ std::string normalize_code(std::string_view code) {
     return out;
 }
 
-outcome<user> add_user(sql::connection& c, user u, std::string_view password, std::int64_t now_ms) {
+outcome<user> add_user(sql::connection& c, user u, std::string_view password, std::int64_t now_ms,
+                       unsigned iterations) {
     if (!valid_username(u.username))
         return fail<user>(errc::invalid_argument, "invalid_username",
                           "a username is 1-64 characters of a-z, 0-9, '.', '_' and '-'");
@@ -297,7 +298,7 @@ outcome<user> add_user(sql::connection& c, user u, std::string_view password, st
                       "disabled, created_ms, updated_ms) VALUES(?, ?, ?, ?, ?, 0, ?, ?)");
     std::optional<std::string> hash;
     if (!password.empty())
-        hash = hash_password(password);
+        hash = hash_password(password, iterations);
     s->bind_all(u.username, to_string(u.role), u.township, villages_text(u.villages), hash, now_ms,
                 now_ms);
     s->run();

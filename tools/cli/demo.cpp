@@ -1219,7 +1219,10 @@ int cmd_demo(const args& a) {
         sql::transaction tx(db);
         const auto now = system_wall_ms();
         auto add = [&](const auth::user& u, const std::string& password) {
-            auto made = auth::add_user(db, u, password, now);
+            // The demo's passwords are printed in demo.json: a full-strength hash would only
+            // add seconds to every `tools/run` (≈0.07 s per login), so they get 2,000
+            // iterations. Real users (fieldsync users add, the admin API) get the default.
+            auto made = auth::add_user(db, u, password, now, 2000);
             if (!made)
                 throw std::runtime_error("demo user " + u.username + ": " + made.error.message);
             users.push_back({{"username", u.username},
