@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <vector>
 
 namespace fieldsync {
 
@@ -59,6 +60,41 @@ bool is_valid_utf8(std::string_view s) noexcept {
         i += len;
     }
     return true;
+}
+
+bool has_duplicate_keys(std::string_view text, const json::value& parsed) {
+    // In valid JSON a ':' outside strings follows exactly one key, so the text names as many
+    // keys as it has such colons; the parsed value has fewer when a key repeated.
+    std::size_t colons = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char ch = text[i];
+        if (in_string) {
+            if (ch == '\\')
+                ++i;
+            else if (ch == '"')
+                in_string = false;
+        } else if (ch == '"') {
+            in_string = true;
+        } else if (ch == ':') {
+            ++colons;
+        }
+    }
+    std::size_t members = 0;
+    std::vector<const json::value*> todo{&parsed};
+    while (!todo.empty()) {
+        const json::value* v = todo.back();
+        todo.pop_back();
+        if (const auto* o = v->if_object()) {
+            members += o->size();
+            for (const auto& kv : *o)
+                todo.push_back(&kv.value());
+        } else if (const auto* a = v->if_array()) {
+            for (const auto& e : *a)
+                todo.push_back(&e);
+        }
+    }
+    return members != colons;
 }
 
 std::size_t utf8_length(std::string_view s) noexcept {

@@ -73,6 +73,9 @@ bool is_field_name(std::string_view s) noexcept;
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates).
 bool is_valid_utf8(std::string_view s) noexcept;
 std::size_t utf8_length(std::string_view s) noexcept;
+// True if some object in the JSON text `text`, which parsed as `parsed`, names a key twice. The
+// parser keeps only the last of them, so such a body could mean something else to its sender.
+bool has_duplicate_keys(std::string_view text, const boost::json::value& parsed);
 
 // Calendar helpers shared by rules: "YYYY-MM-DD" → days since 1970-01-01, if a real date.
 std::optional<std::int64_t> parse_date(std::string_view s) noexcept;

@@ -277,6 +277,10 @@ void api::handle(http_request req, reply_fn reply) {
     auto ctx = std::make_shared<context>();
     ctx->req = std::move(req);
     ctx->reply = std::move(reply);
+    // Path parameters are echoed in error messages: raw bytes there would make the JSON answer
+    // invalid UTF-8 (fuzz_http: /v1/admin/devices/<0xd3…>/revoke).
+    if (!is_valid_utf8(ctx->req.target))
+        return ctx->fail(400, "invalid_utf8", "the request path is not valid UTF-8");
     std::string_view path = ctx->req.target;
     path = path.substr(0, path.find('?'));
     if (is_static_path(path)) {
@@ -341,6 +345,9 @@ void api::handle(http_request req, reply_fn reply) {
                                  " levels");
         if (ec)
             return ctx->fail(400, "invalid_json", "the body is not valid JSON: " + ec.message());
+        if (has_duplicate_keys(ctx->req.body, v))
+            return ctx->fail(400, "duplicate_key",
+                             "an object in the body names the same key twice");
         if (!v.is_object())
             return ctx->fail(400, "invalid_argument", "the body must be a JSON object");
         ctx->body = std::move(v.as_object());
@@ -632,8 +639,13 @@ void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& 
     if (label == "/v1/admin/enrolment-codes") {
         std::string username(str_field(body, "username"));
         std::int64_t minutes = 30;
-        if (const auto* t = body.if_contains("ttl_minutes"); t && t->is_int64())
+        if (const auto* t = body.if_contains("ttl_minutes"); t && !t->is_null()) {
+            // Checked before multiplying (fuzz_http: a huge value overflowed minutes * 60000).
+            if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 7 * 24 * 60)
+                return ctx->fail(400, "invalid_argument",
+                                 "\"ttl_minutes\" must be a whole number from 1 to 10080 (7 days)");
             minutes = t->as_int64();
+        }
         return write(
             [username, minutes](sql::connection& db) {
                 return auth::create_enrolment_code(db, username, minutes * 60000, now_ms());

@@ -206,6 +206,10 @@ std::optional<std::string> unbase64url(std::string_view in) {
             out += static_cast<char>((buf >> bits) & 0xff);
         }
     }
+    // One spelling per value: no dangling character and no stray bits in the last one (found by
+    // fuzz_cursor: a cursor with a character appended was accepted as the same cursor).
+    if (bits >= 6 || (buf & ((1u << bits) - 1)) != 0)
+        return std::nullopt;
     return out;
 }
 

@@ -54,6 +54,8 @@ namespace {
 
 constexpr std::size_t max_mutations_per_push = 10000;
 constexpr std::uint32_t max_pull_limit = 5000;
+// Mutation numbers stay exact in every JSON reader (2^53 - 1) and in SQLite's signed integers.
+constexpr std::uint64_t max_mutation_seq = (std::uint64_t{1} << 53) - 1;
 
 template <class T>
 result<T> bad(std::string* why, std::string text) {
@@ -150,8 +152,9 @@ result<push_request> decode_push(const json::value& v, std::string* why) {
             return bad<push_request>(why, "each mutation must be an object");
         mutation m;
         auto seq = positive(e.as_object().if_contains("seq"));
-        if (!seq)
-            return bad<push_request>(why, "each mutation needs \"seq\", a positive integer");
+        if (!seq || *seq > max_mutation_seq)
+            return bad<push_request>(why, "each mutation needs \"seq\", a positive integer "
+                                          "below 2^53");
         if (*seq <= prev)
             return bad<push_request>(why, "mutation numbers must increase within a push");
         prev = m.seq = *seq;

@@ -279,7 +279,10 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
                     clocks = parse_object(s->text(1));
                 }
             }
-            for (const auto& [name, w] : m.fields) {
+            for (const auto& field_entry : m.fields) {
+                // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+                const std::string& name = field_entry.first;
+                const field_write& w = field_entry.second;
                 bool lost =
                     std::any_of(ack.conflicts.begin(), ack.conflicts.end(),
                                 [&](const conflict_note& c) { return c.field == name && !c.won; });
