@@ -9,7 +9,7 @@
 // outside the caller's scope, and every write outside the scope is refused and changes nothing
 // in the database.
 //
-// FIELDSYNC_AUTHZ_SEEDS=N runs seeds 1..N (default 30); FIELDSYNC_AUTHZ_SEED=S runs only S.
+// FIELDSYNC_AUTHZ_SEEDS=N runs seeds 1..N (default 12); FIELDSYNC_AUTHZ_SEED=S runs only S.
 // A failure names its seed.
 #include "server/auth.hpp"
 #include "server_fixture.hpp"
@@ -119,9 +119,10 @@ struct world {
     std::map<std::string, std::vector<pending_op>> pending; // by user
     std::vector<rec> records;
     std::vector<quarantined> quarantine;
-    std::set<std::string> conflicted; // record ids with an open conflict
-    std::set<std::string> touched;    // record ids changed in the current round
-    std::set<std::string> kept;       // referenced or in conflict: never deleted
+    std::set<std::string> conflicted;       // record ids with an open conflict
+    std::vector<std::string> conflict_rows; // one per concurrent edit (a record may have several)
+    std::set<std::string> touched;          // record ids changed in the current round
+    std::set<std::string> kept;             // referenced or in conflict: never deleted
     int round = 0;
     int next_marker = 0;
     long requests = 0;
@@ -524,6 +525,7 @@ void field_work(world& w) {
                     queue(w, *a, r->id, "");
                     queue(w, *b, r->id, "");
                     w.conflicted.insert(r->id.to_string());
+                    w.conflict_rows.push_back(r->id.to_string());
                     w.kept.insert(r->id.to_string());
                     return;
                 }
@@ -573,12 +575,12 @@ void field_work(world& w) {
             pull_all(w, *u);
         if (w.round == 1)
             for (auto& u : w.users) {
-                auto r = post(w, *u, "/v1/sync/pull", json::object{{"cursor", nullptr}});
+                auto r = post(w, *u, "/v1/sync/pull", json::object{{"cursor", nullptr}}, {}, true);
                 ASSERT_EQ(r.reply.status, 200u);
                 // Only a complete first page gives a cursor covering everything so far.
                 for (std::string cursor(r.reply.json.at("cursor").as_string());
                      !r.reply.json.at("complete").as_bool();) {
-                    r = post(w, *u, "/v1/sync/pull", json::object{{"cursor", cursor}});
+                    r = post(w, *u, "/v1/sync/pull", json::object{{"cursor", cursor}}, {}, true);
                     cursor = std::string(r.reply.json.at("cursor").as_string());
                 }
                 u->early_cursor = std::string(r.reply.json.at("cursor").as_string());
@@ -842,7 +844,7 @@ void check_page_reads(world& w, user& u, const std::set<std::string>& months) {
                     << "seed " << w.seed << " village " << code << " " << month;
             }
             std::int64_t conflicts = 0, quarantined = 0;
-            for (const auto& id : w.conflicted)
+            for (const auto& id : w.conflict_rows)
                 conflicts += w.find(id)->township == t;
             for (const auto& q : w.quarantine)
                 quarantined += q.township == t;
@@ -1046,6 +1048,7 @@ void check_writes(world& w) {
             // Pushes: foreign records edited, deleted, re-created under the own township;
             // records made in another township; references to another township's records.
             push_request req;
+            req.schema_version = 1;
             std::uint64_t seq = live ? device_seq(w, u.device) : 1000;
             auto stamp = hlc{system_wall_ms(), 0, live ? u.device : "t-none"};
             auto add = [&](std::string coll, uuid id, json::object fields) {
@@ -1204,7 +1207,7 @@ std::vector<std::uint64_t> seeds_to_run(std::uint64_t default_count) {
 
 TEST(authz_property, no_endpoint_answers_outside_the_callers_scope) {
     long requests = 0;
-    auto seeds = seeds_to_run(30);
+    auto seeds = seeds_to_run(12); // ~4 s a seed under ASan on the shared machine
     for (auto seed : seeds) {
         SCOPED_TRACE("seed " + std::to_string(seed) +
                      " (rerun: FIELDSYNC_AUTHZ_SEED=" + std::to_string(seed) + ")");

@@ -39,7 +39,7 @@ TEST(brute_force, the_first_failures_are_free_then_the_delay_doubles_up_to_a_cei
         EXPECT_EQ(v.locked_s, 0);
     }
     std::int64_t expected = 2;
-    for (int i = 6; i <= 20; ++i) {
+    for (int i = 6; i <= 15; ++i) { // 2, 4, … 512 s, then the 15-minute ceiling
         auto v = l.failed("10.0.0.1");
         EXPECT_EQ(v.locked_s, expected) << "failure " << i;
         EXPECT_EQ(l.retry_after("10.0.0.1"), expected);
@@ -49,6 +49,7 @@ TEST(brute_force, the_first_failures_are_free_then_the_delay_doubles_up_to_a_cei
         EXPECT_EQ(l.retry_after("10.0.0.1"), 0) << "heard again after Retry-After seconds";
         expected = std::min<std::int64_t>(expected * 2, 15 * 60);
     }
+    EXPECT_EQ(expected, 15 * 60) << "the ceiling was reached";
 }
 
 TEST(brute_force, one_address_locked_out_does_not_lock_out_another) {
