@@ -53,7 +53,10 @@ code=$(fs tablets code --data "$data" --username worker --ttl-minutes 60 --no-qr
 cat <<EOT
 
 == fieldsync demo district: $db
-Logins (for the web review page; tablets use enrolment codes):
+Web page for township heads and district admins: $url/
+  (the certificate is self-signed: accept it in the browser, or compare its SHA-256
+   fingerprint with the one fieldsyncd prints below)
+Logins (for the web page; tablets use enrolment codes):
   admin   district_admin                        password demo-admin-2026
   head    township_head of $township $township_name  password demo-head-2026
   worker  field_worker  of $township $township_name  password demo-worker-2026
