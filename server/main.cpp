@@ -6,9 +6,13 @@
 #include <filesystem>
 #include <iostream>
 #include <string_view>
+#include <sys/stat.h>
 
 int main(int argc, char** argv) {
     using namespace fieldsync::server;
+    // The data folder holds personal data and the TLS private key: every file this program
+    // creates (database, key, backups, exports) is readable by its owner only.
+    ::umask(077);
     std::vector<std::string> args(argv + 1, argv + argc);
     for (const auto& a : args)
         if (a == "--help" || a == "-h") {

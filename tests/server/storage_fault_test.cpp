@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json/serialize.hpp>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -234,6 +235,31 @@ TEST(storage_startup, clean_stop_leaves_no_wal_so_deleting_it_loses_nothing) {
     child_process_server srv(d.path());
     EXPECT_EQ(integrity(d.db()), "ok");
     EXPECT_EQ(count(d.db(), "SELECT count(*) FROM records"), d.acknowledged);
+}
+
+// The data folder holds personal data and the TLS private key: what fieldsyncd creates there is
+// its owner's only (it runs with umask 077), whatever umask it was started with.
+TEST(storage_startup, files_fieldsyncd_creates_are_readable_by_its_owner_only) {
+    stored_district d;
+    seed_database(d.path());
+    const mode_t old_mask = ::umask(022); // the usual default, inherited by the child
+    {
+        child_process_server srv(d.path());
+        store_records(srv, 5, d.acknowledged);
+        ASSERT_EQ(srv.terminate(), 0);
+    }
+    ::umask(old_mask);
+    int checked = 0;
+    for (const auto& e : fs::directory_iterator(d.dir.path())) {
+        const auto name = e.path().filename().string();
+        if (!name.starts_with("dev-"))
+            continue; // the database was made by this test, not by fieldsyncd
+        ++checked;
+        const auto perms = fs::status(e.path()).permissions();
+        EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
+            << name << " is readable by others";
+    }
+    EXPECT_GE(checked, 2) << "expected fieldsyncd to create dev-cert.pem and dev-key.pem";
 }
 
 TEST(storage_startup, wal_deleted_after_a_crash_is_refused_until_the_operator_decides) {

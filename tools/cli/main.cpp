@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <sys/stat.h>
 
 namespace fieldsync::cli {
 
@@ -66,6 +67,9 @@ int usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+    // The data folder holds personal data and the TLS private key: every file this program
+    // creates (database, key, backups, exports) is readable by its owner only.
+    ::umask(077);
     args a(argv + 1, argv + argc);
     if (a.empty() || a[0] == "help" || a[0] == "--help" || a[0] == "-h")
         return usage();
