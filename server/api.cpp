@@ -262,6 +262,17 @@ struct api::context {
         send(std::move(res));
     }
     void fail(const auth::failure& f) { fail(status_of(f.code), f.wire_code, f.message); }
+    // A read job threw (I/O error, corrupt page): logged for the operator, 503 for the client.
+    void read_failed(const std::exception& e) {
+        {
+            std::lock_guard lock(log_mutex);
+            std::cerr << json::serialize(json::object{{"level", "error"},
+                                                      {"request_id", req.request_id},
+                                                      {"what", e.what()}})
+                      << "\n";
+        }
+        fail(503, "storage_failure", "the database could not be read; try again");
+    }
 };
 
 api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server::metrics& m)
@@ -503,12 +514,7 @@ void api::handle(http_request req, reply_fn reply) {
             }
             dispatch_authenticated(ctx, c);
         } catch (const std::exception& e) {
-            std::lock_guard lock(log_mutex);
-            std::cerr << json::serialize(json::object{{"level", "error"},
-                                                      {"request_id", ctx->req.request_id},
-                                                      {"what", e.what()}})
-                      << "\n";
-            ctx->fail(503, "storage_failure", "the database could not be read; try again");
+            ctx->read_failed(e);
         }
     });
 }
@@ -740,12 +746,7 @@ void api::login(std::shared_ptr<context> ctx) {
                     ctx->send(std::move(res));
                 });
         } catch (const std::exception& e) {
-            std::lock_guard lock(log_mutex);
-            std::cerr << json::serialize(json::object{{"level", "error"},
-                                                      {"request_id", ctx->req.request_id},
-                                                      {"what", e.what()}})
-                      << "\n";
-            ctx->fail(503, "storage_failure", "the database could not be read; try again");
+            ctx->read_failed(e);
         }
     });
 }

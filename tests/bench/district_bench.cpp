@@ -23,26 +23,11 @@ using namespace fieldsync::testing;
 
 struct file_district {
     temp_dir dir;
-    sql::connection db;
+    sql::connection db = open_district(dir.file("district.db"));
     std::int64_t wall = july_31;
-    engine eng;
+    engine eng{catalog::builtin(), engine_config{}, db, [this] { return wall; }};
     rollups sums;
-    file_district()
-        : db(dir.file("district.db"), sql::open_mode::read_write_create),
-          eng(catalog::builtin(), engine_config{}, (prepare(db), db), [this] { return wall; }) {
-        eng.add_observer(&sums);
-    }
-    static void prepare(sql::connection& c) {
-        if (const char* kib = std::getenv("FIELDSYNC_CACHE_KIB"))
-            c.exec(std::string("PRAGMA cache_size=-") + kib);
-        if (!migrate_server_database(c))
-            throw std::runtime_error("migration failed");
-        sql::transaction tx(c);
-        engine::put_division(c, "500154", "测试区");
-        engine::put_division(c, t105, "郭家镇");
-        engine::put_division(c, v105, "青龙村");
-        tx.commit();
-    }
+    file_district() { eng.add_observer(&sums); }
 };
 
 mutation make(const char* collection, std::uint64_t seq, const uuid& id, const std::string& device,

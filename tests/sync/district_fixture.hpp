@@ -20,8 +20,8 @@ inline constexpr const char* t106 = "500154106";
 inline constexpr const char* v106 = "500154106201";
 inline constexpr std::int64_t july_31 = 1753920000000; // 2025-07-31T00:00:00Z
 
-inline sql::connection open_district() {
-    sql::connection c(":memory:", sql::open_mode::read_write_create);
+inline sql::connection open_district(const std::string& path = ":memory:") {
+    sql::connection c(path, sql::open_mode::read_write_create);
     if (!migrate_server_database(c))
         throw std::runtime_error("migration failed");
     sql::transaction tx(c);
