@@ -7,13 +7,13 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <regex>
 
 namespace fieldsync {
 namespace {
@@ -182,10 +182,20 @@ public:
         std::string device = who ? who->device : "none";
         std::string seq = who ? std::to_string(next_seq(who->device)) : "1";
         replace_all(text, "\"{seq}\"", seq);
-        static const std::regex repeat(R"(\{x(\d+)\})");
-        std::smatch m;
-        while (std::regex_search(text, m, repeat))
-            text.replace(m.position(0), m.length(0), std::string(std::stoul(m[1].str()), 'x'));
+        // "{x<n>}" becomes n times 'x' (oversize fields). A plain scan: <regex> trips GCC 12's
+        // -Wmaybe-uninitialized under -O2 with the sanitizers.
+        for (std::size_t at = text.find("{x"); at != std::string::npos; at = text.find("{x", at)) {
+            std::size_t end = at + 2;
+            while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])))
+                ++end;
+            if (end == at + 2 || end >= text.size() || text[end] != '}') {
+                at += 2;
+                continue;
+            }
+            const auto n = std::stoul(text.substr(at + 2, end - at - 2));
+            text.replace(at, end + 1 - at, std::string(n, 'x'));
+            at += n;
+        }
         const std::pair<const char*, std::string> values[] = {
             {"{seq}", seq},
             {"{clock}", std::to_string(system_wall_ms()) + ":0:" + device},
