@@ -31,6 +31,7 @@ struct event {
     std::string kind;
     std::string person;
     std::string month;
+    std::string record; // the record it comes from (stored events only)
 };
 
 std::string_view str(const json::object& o, std::string_view k) {
@@ -112,7 +113,7 @@ std::vector<event> events_of(std::string_view collection, const json::object& f)
     auto add = [&](const char* kind, std::string_view date_text) {
         auto m = month_of_text(date_text);
         if (!m.empty())
-            out.push_back({kind, person, m});
+            out.push_back({kind, person, m, {}});
     };
     if (collection == "home_visit" && truthy(f, "basic_info_verified"))
         add("verified", str(f, "visited_at"));
@@ -126,23 +127,26 @@ std::vector<event> events_of(std::string_view collection, const json::object& f)
     return out;
 }
 
-// Whole years of age on `on` for someone born on `birth` (both "YYYY-MM-DD").
-int age_on(std::string_view birth, std::string_view on) {
-    int age = std::stoi(std::string(on.substr(0, 4))) - std::stoi(std::string(birth.substr(0, 4)));
-    if (on.substr(5, 5) < birth.substr(5, 5))
-        --age;
-    return age;
+// The value of the digits s[at, at + n) ("YYYY-MM-DD" parts already checked by parse_date or
+// is_month).
+int digits_at(std::string_view s, std::size_t at, std::size_t n) {
+    int v = 0;
+    for (std::size_t i = at; i < at + n && i < s.size(); ++i)
+        v = v * 10 + (s[i] - '0');
+    return v;
 }
 
-// "YYYY-MM-DD" of the last day of a valid month "YYYY-MM".
-std::string end_date_text(std::string_view month) {
+// Whole years of age on the last day of `month` ("YYYY-MM") for someone born on `birth`
+// ("YYYY-MM-DD").
+int age_at_month_end(std::string_view birth, std::string_view month) {
     static constexpr int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y = std::stoi(std::string(month.substr(0, 4)));
-    int m = std::stoi(std::string(month.substr(5, 2)));
-    int d = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 1 : 0);
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
-    return buf;
+    int y = digits_at(month, 0, 4), m = std::clamp(digits_at(month, 5, 2), 1, 12);
+    int last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 1 : 0);
+    int bm = digits_at(birth, 5, 2), bd = digits_at(birth, 8, 2);
+    int age = y - digits_at(birth, 0, 4);
+    if (m < bm || (m == bm && last < bd))
+        --age;
+    return age;
 }
 
 // The cells one person contributes +1 to, over the given months.
@@ -159,16 +163,17 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
     std::int64_t grad_year = 0;
     if (const auto* g = person->if_contains("graduation_year"); g && g->is_int64())
         grad_year = g->as_int64();
+    const bool dated = parse_date(birth).has_value();
     std::string t(township);
     for (const auto& m : months) {
-        std::string year_start = m.substr(0, 4) + "-01";
+        // An event counts from its month to the end of that year.
         auto has = [&](std::string_view kind) {
             return std::any_of(events.begin(), events.end(), [&](const event& e) {
-                return e.kind == kind && e.month >= year_start && e.month <= m;
+                return e.kind == kind && e.month.compare(0, 4, m, 0, 4) == 0 && e.month <= m;
             });
         };
-        if (unemployed && parse_date(birth) && (gender == "male" || gender == "female")) {
-            int age = age_on(birth, end_date_text(m));
+        if (unemployed && dated && (gender == "male" || gender == "female")) {
+            int age = age_at_month_end(birth, m);
             int max = gender == "male" ? cfg.working_age_max_male : cfg.working_age_max_female;
             if (age >= cfg.working_age_min && age <= max) {
                 out.emplace_back(t, m, "four_ones_base");
@@ -177,7 +182,7 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
                         out.emplace_back(t, m, std::string("four_ones_") + kind);
             }
         }
-        if (graduate && grad_year == std::stoi(m.substr(0, 4))) {
+        if (graduate && grad_year == digits_at(m, 0, 4)) {
             out.emplace_back(t, m, "graduates");
             if (has("registered"))
                 out.emplace_back(t, m, "graduates_registered");
@@ -208,10 +213,26 @@ std::vector<std::string> opened_months(sql::connection& c) {
 
 std::vector<event> stored_events(sql::connection& c, std::string_view person) {
     std::vector<event> out;
-    auto s = c.cached("SELECT kind, month FROM person_events WHERE person = ?");
+    auto s = c.cached("SELECT kind, month, record FROM person_events WHERE person = ?");
     s->bind_all(person);
     while (s->step())
-        out.push_back({std::string(s->text(0)), std::string(person), std::string(s->text(1))});
+        out.push_back({std::string(s->text(0)), std::string(person), std::string(s->text(1)),
+                       std::string(s->text(2))});
+    return out;
+}
+
+// The opened months whose person-based figures a change of these events can move: an event
+// counts from its month to the end of its year.
+std::vector<std::string> months_moved_by(const std::vector<std::string>& opened,
+                                         const std::vector<event>& a, const std::vector<event>& b) {
+    std::vector<std::string> out;
+    for (const auto& m : opened) {
+        auto moves = [&](const event& e) {
+            return e.month.compare(0, 4, m, 0, 4) == 0 && e.month <= m;
+        };
+        if (std::any_of(a.begin(), a.end(), moves) || std::any_of(b.begin(), b.end(), moves))
+            out.push_back(m);
+    }
     return out;
 }
 
@@ -345,17 +366,22 @@ struct rollups::batch {
     }
 
     // Applies new - old as counter deltas and remembers the township-months touched.
-    void diff(const std::vector<cell>& old_cells, const std::vector<cell>& new_cells) {
-        std::map<cell, std::int64_t> delta;
-        for (const auto& k : old_cells)
-            --delta[k];
-        for (const auto& k : new_cells)
-            ++delta[k];
-        for (const auto& [k, d] : delta) {
-            if (d == 0)
-                continue;
+    void diff(std::vector<cell> old_cells, std::vector<cell> new_cells) {
+        std::sort(old_cells.begin(), old_cells.end());
+        std::sort(new_cells.begin(), new_cells.end());
+        auto o = old_cells.begin(), n = new_cells.begin();
+        auto moved = [&](const cell& k, std::int64_t d) {
             add(k, d);
-            touched.emplace(std::get<0>(k), std::get<1>(k));
+            touched.insert({std::get<0>(k), std::get<1>(k)});
+        };
+        // Walk both sorted lists: a cell in both is unchanged (equal runs cancel pairwise).
+        while (o != old_cells.end() || n != new_cells.end()) {
+            if (n == new_cells.end() || (o != old_cells.end() && *o < *n))
+                moved(*o++, -1);
+            else if (o == old_cells.end() || *n < *o)
+                moved(*n++, +1);
+            else
+                ++o, ++n;
         }
     }
 
@@ -512,17 +538,25 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
                 persons.insert(e.person);
             for (const auto& e : new_ev)
                 persons.insert(e.person);
-            const auto& opened = months(c);
-            // A visit changes the person's events, not the person: read each person once.
-            std::map<std::string, std::optional<person_row>> rows;
-            std::map<std::string, std::vector<cell>> before;
-            for (const auto& p : persons) {
-                auto& row = rows[p] = load_person(c, p);
-                before[p] = person_level(row ? &row->fields : nullptr, row ? row->township : "",
-                                         stored_events(c, p), opened, cfg_);
-            }
+            // Only the months these events reach can move (the person's other figures are the
+            // same before and after), and the events after the change are the stored ones with
+            // this record's replaced: one read of each person and of their events.
+            const auto moved = months_moved_by(months(c), old_ev, new_ev);
             auto record = ch.id.to_string();
-            {
+            for (const auto& p : persons) {
+                auto row = load_person(c, p);
+                const json::object* fields = row ? &row->fields : nullptr;
+                std::string_view township = row ? std::string_view(row->township) : "";
+                auto events = stored_events(c, p);
+                auto before = person_level(fields, township, events, moved, cfg_);
+                if (ch.before) // a new record has no stored events (deleted below likewise)
+                    std::erase_if(events, [&](const event& e) { return e.record == record; });
+                for (const auto& e : new_ev)
+                    if (e.person == p)
+                        events.push_back(e);
+                b.diff(std::move(before), person_level(fields, township, events, moved, cfg_));
+            }
+            if (ch.before) {
                 auto s = c.cached("DELETE FROM person_events WHERE record = ?");
                 s->bind_all(record);
                 s->run();
@@ -532,12 +566,6 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
                                   "VALUES(?, ?, ?, ?) ON CONFLICT DO NOTHING");
                 s->bind_all(record, e.kind, e.person, e.month);
                 s->run();
-            }
-            for (const auto& p : persons) {
-                const auto& row = rows[p];
-                b.diff(before[p],
-                       person_level(row ? &row->fields : nullptr, row ? row->township : "",
-                                    stored_events(c, p), opened, cfg_));
             }
         }
     }
