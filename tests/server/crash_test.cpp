@@ -1,108 +1,27 @@
 // SIGKILL of a real fieldsyncd process during concurrent pushes, then a restart: every
 // acknowledged mutation is present exactly once, the database is intact, and tablets converge.
-#include "server_fixture.hpp"
+#include "child_process_server.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <mutex>
 #include <thread>
-
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace fieldsync {
 namespace {
 
 using namespace fieldsync::testing;
 
-// fieldsyncd as a child process on a loopback ephemeral port.
-class child_server {
-public:
-    explicit child_server(const std::string& dir) : dir_(dir) {
-        std::string port_file = dir + "/port";
-        std::filesystem::remove(port_file);
-        std::vector<std::string> args = {std::string(FIELDSYNC_BIN_DIR) + "/fieldsyncd",
-                                         "--data",
-                                         dir,
-                                         "--listen",
-                                         "127.0.0.1:0",
-                                         "--port-file",
-                                         port_file,
-                                         "--collections",
-                                         std::string(FIELDSYNC_TEST_DATA) +
-                                             "/test_collections.json",
-                                         "--log-requests",
-                                         "false"};
-        std::vector<char*> argv;
-        for (auto& a : args)
-            argv.push_back(a.data());
-        argv.push_back(nullptr);
-        if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-            throw std::runtime_error("cannot start fieldsyncd");
-        // Wait for the port file (written once the listener is bound). No timing is asserted.
-        for (;;) {
-            std::ifstream in(port_file);
-            if (in >> port_)
-                break;
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_)
-                throw std::runtime_error("fieldsyncd exited during start");
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    }
-    ~child_server() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-        }
-    }
-    void kill9() {
-        kill(pid_, SIGKILL);
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-    }
-    // SIGTERM and wait: a graceful stop exits with 0.
-    int terminate() {
-        kill(pid_, SIGTERM);
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    unsigned short port() const { return port_; }
-    std::string cert() const { return dir_ + "/dev-cert.pem"; }
-
-private:
-    std::string dir_;
-    pid_t pid_ = -1;
-    unsigned short port_ = 0;
-};
-
-tablet_login enrol(const child_server& srv, const std::string& dir, const std::string& user) {
-    https_client c(srv.port(), srv.cert());
-    auto r = c.post("/v1/enrol", boost::json::value{{"code", make_code(dir, user)}});
-    if (r.status != 200)
-        throw std::runtime_error("enrol: " + r.body);
-    return {user, std::string(r.json.at("device").as_string()),
-            std::string(r.json.at("token").as_string())};
-}
-
 TEST(server_crash, sigkill_during_concurrent_pushes_loses_no_acknowledged_mutation) {
     temp_dir dir;
     std::string d = dir.path().string();
     seed_database(d);
-    auto srv = std::make_unique<child_server>(d);
+    auto srv = std::make_unique<child_process_server>(d);
     std::vector<tablet_login> logins;
     for (const char* u : {"fw_a", "fw_a2", "fw_a", "fw_b"})
-        logins.push_back(enrol(*srv, d, u));
+        logins.push_back(srv->enrol(u));
 
     std::vector<std::unique_ptr<replica>> replicas;
     for (const auto& l : logins)
@@ -158,7 +77,7 @@ TEST(server_crash, sigkill_during_concurrent_pushes_loses_no_acknowledged_mutati
     }
 
     // Restart; every tablet resends its outbox and pulls: all converge with the server.
-    srv = std::make_unique<child_server>(d);
+    srv = std::make_unique<child_process_server>(d);
     for (std::size_t t = 0; t < logins.size(); ++t) {
         https_client c(srv->port(), srv->cert());
         sync_over(c, *replicas[t], logins[t].token);
