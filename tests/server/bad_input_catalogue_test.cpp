@@ -21,40 +21,6 @@ namespace {
 using namespace fieldsync::testing;
 namespace json = boost::json;
 
-constexpr const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string from_base64url(std::string_view in) {
-    std::string out;
-    std::uint32_t buf = 0;
-    int bits = 0;
-    for (char ch : in) {
-        buf = buf << 6 | static_cast<std::uint32_t>(std::strchr(b64, ch) - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buf >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-std::string to_base64url(std::string_view in) {
-    std::string out;
-    std::uint32_t buf = 0;
-    int bits = 0;
-    for (unsigned char ch : in) {
-        buf = buf << 8 | ch;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += b64[(buf >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out += b64[(buf << (6 - bits)) & 63];
-    return out;
-}
-
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
     for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
         s.replace(pos, from.size(), to);

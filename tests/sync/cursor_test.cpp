@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -20,25 +21,6 @@ namespace {
 
 using namespace fieldsync::testing;
 namespace json = boost::json;
-
-const char* const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string b64url(std::string_view in) {
-    std::string out;
-    std::uint32_t buf = 0;
-    int bits = 0;
-    for (unsigned char ch : in) {
-        buf = buf << 8 | ch;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += b64[(buf >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out += b64[(buf << (6 - bits)) & 63];
-    return out;
-}
 
 // A server with a few records and a cursor at its end for tab-a (township A).
 struct cursor_fixture {
@@ -72,7 +54,7 @@ TEST(cursor, a_good_cursor_decodes_to_the_last_sequence_and_the_scope) {
     EXPECT_TRUE(again.changes.empty());
     // Opaque, but printable and URL-safe.
     for (char c : f.cursor)
-        EXPECT_NE(std::strchr(b64, c), nullptr) << f.cursor;
+        EXPECT_NE(std::strchr(base64url_alphabet, c), nullptr) << f.cursor;
 }
 
 TEST(cursor, forged_cursors_are_bad) {
@@ -83,16 +65,16 @@ TEST(cursor, forged_cursors_are_bad) {
         "x",
         "!!!!",
         "v1",
-        b64url("v1"),
-        b64url("v1." + ep + ".5." + fp),                                  // no MAC
-        b64url("v1." + ep + ".5." + fp + ".0000000000000000"),            // wrong MAC
-        b64url("v1." + ep + ".0." + fp + ".0000000000000000"),            //
-        b64url("v2." + ep + ".5." + fp + ".0000000000000000"),            // unknown version
-        b64url("v1." + ep + ".-1." + fp + ".0000000000000000"),           // negative
-        b64url("v1." + ep + ".5x." + fp + ".0000000000000000"),           // not a number
-        b64url("v1." + ep + ".99999999999999999999." + fp + ".00000000"), // overflow
-        b64url("v1." + ep + ".5." + fp + ".0000000000000000.extra"),      // extra part
-        b64url("v1." + ep + ".5" + std::string(1, '\0') + "." + fp + ".0000000000000000"),
+        to_base64url("v1"),
+        to_base64url("v1." + ep + ".5." + fp),                                  // no MAC
+        to_base64url("v1." + ep + ".5." + fp + ".0000000000000000"),            // wrong MAC
+        to_base64url("v1." + ep + ".0." + fp + ".0000000000000000"),            //
+        to_base64url("v2." + ep + ".5." + fp + ".0000000000000000"),            // unknown version
+        to_base64url("v1." + ep + ".-1." + fp + ".0000000000000000"),           // negative
+        to_base64url("v1." + ep + ".5x." + fp + ".0000000000000000"),           // not a number
+        to_base64url("v1." + ep + ".99999999999999999999." + fp + ".00000000"), // overflow
+        to_base64url("v1." + ep + ".5." + fp + ".0000000000000000.extra"),      // extra part
+        to_base64url("v1." + ep + ".5" + std::string(1, '\0') + "." + fp + ".0000000000000000"),
         std::string(513, 'A'), // over the size limit
         f.cursor + "=",        // padding
         f.cursor + " ",
@@ -133,7 +115,7 @@ TEST(cursor, changed_characters_never_pass_as_a_valid_cursor_of_this_database) {
     auto good = *f.server.eng.decode_cursor(f.cursor);
     int bad = 0, reset = 0, same = 0;
     for (std::size_t i = 0; i < f.cursor.size(); ++i)
-        for (const char* p = b64; *p; ++p) {
+        for (const char* p = base64url_alphabet; *p; ++p) {
             if (*p == f.cursor[i])
                 continue;
             auto c = f.cursor;
@@ -166,17 +148,7 @@ TEST(cursor, changed_characters_never_pass_as_a_valid_cursor_of_this_database) {
             "v1." + d.epoch + "." + std::to_string(d.seq) + "." + d.scope_fingerprint + ".";
         // Recover the MAC from the cursor by decoding through a trial: the payload prefix is
         // known, so the remaining characters of the decoded text are the MAC.
-        std::string decoded;
-        std::uint32_t buf = 0;
-        int bits = 0;
-        for (char ch : f.cursor) {
-            buf = buf << 6 | static_cast<std::uint32_t>(std::strchr(b64, ch) - b64);
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                decoded += static_cast<char>((buf >> bits) & 0xff);
-            }
-        }
+        std::string decoded = from_base64url(f.cursor);
         ASSERT_EQ(decoded.substr(0, payload.size()), payload);
         raw = decoded;
     }
@@ -184,8 +156,8 @@ TEST(cursor, changed_characters_never_pass_as_a_valid_cursor_of_this_database) {
         for (int bit = 0; bit < 8; ++bit) {
             auto flipped = raw;
             flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
-            auto r =
-                f.server.eng.pull(f.server.db, worker("tab-a"), pull_request{b64url(flipped), 10});
+            auto r = f.server.eng.pull(f.server.db, worker("tab-a"),
+                                       pull_request{to_base64url(flipped), 10});
             EXPECT_TRUE(!r || (r->reset && r->reset_reason == "database_changed"))
                 << "byte " << i << " bit " << bit;
         }

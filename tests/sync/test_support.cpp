@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -126,6 +127,39 @@ std::optional<hlc> stored_clock(server_harness& s, const uuid& id, std::string_v
     if (!c || !c->is_string())
         return std::nullopt;
     return hlc::parse(c->as_string());
+}
+
+std::string to_base64url(std::string_view bytes) {
+    std::string out;
+    std::uint32_t buf = 0;
+    int bits = 0;
+    for (unsigned char ch : bytes) {
+        buf = buf << 8 | ch;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out += base64url_alphabet[(buf >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out += base64url_alphabet[(buf << (6 - bits)) & 63];
+    return out;
+}
+
+std::string from_base64url(std::string_view text) {
+    std::string out;
+    std::uint32_t buf = 0;
+    int bits = 0;
+    for (char ch : text) {
+        buf = buf << 6 |
+              static_cast<std::uint32_t>(std::strchr(base64url_alphabet, ch) - base64url_alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buf >> bits) & 0xff);
+        }
+    }
+    return out;
 }
 
 } // namespace fieldsync::testing

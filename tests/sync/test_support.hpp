@@ -68,6 +68,13 @@ boost::json::object stored_fields(server_harness& s, const uuid& id);
 boost::json::object stored_clocks(server_harness& s, const uuid& id);
 std::optional<hlc> stored_clock(server_harness& s, const uuid& id, std::string_view field);
 
+// base64url without padding, written apart from the engine's codec so that tests forge and take
+// apart cursors independently of it. from_base64url expects valid base64url text.
+inline constexpr char base64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+std::string to_base64url(std::string_view bytes);
+std::string from_base64url(std::string_view text);
+
 // A wall clock a test moves by hand (Unix milliseconds).
 struct manual_clock {
     std::int64_t ms = 1764316800000; // 2025-11-28T08:00:00Z
