@@ -26,9 +26,20 @@ sqlite3_file* real_of(sqlite3_file* f) {
     return reinterpret_cast<file*>(f)->real;
 }
 
-int fail(int rc) {
-    ++failed;
-    return rc;
+// What a write-side operation (xWrite, xTruncate, xSync) fails with under the active fault, or
+// SQLITE_OK to go on to the real file: SQLITE_FULL when the disk is full, the operation's own
+// `io_error_code` for an I/O error.
+int injected_fault(int io_error_code) {
+    switch (active.load()) {
+    case fault::disk_full:
+        ++failed;
+        return SQLITE_FULL;
+    case fault::io_error:
+        ++failed;
+        return io_error_code;
+    default:
+        return SQLITE_OK;
+    }
 }
 
 int f_close(sqlite3_file* f) {
@@ -38,34 +49,19 @@ int f_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
     return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
 }
 int f_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-    switch (active.load()) {
-    case fault::disk_full:
-        return fail(SQLITE_FULL);
-    case fault::io_error:
-        return fail(SQLITE_IOERR_WRITE);
-    default:
-        return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
-    }
+    if (int rc = injected_fault(SQLITE_IOERR_WRITE))
+        return rc;
+    return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
 }
 int f_truncate(sqlite3_file* f, sqlite3_int64 size) {
-    switch (active.load()) {
-    case fault::disk_full:
-        return fail(SQLITE_FULL);
-    case fault::io_error:
-        return fail(SQLITE_IOERR_TRUNCATE);
-    default:
-        return real_of(f)->pMethods->xTruncate(real_of(f), size);
-    }
+    if (int rc = injected_fault(SQLITE_IOERR_TRUNCATE))
+        return rc;
+    return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 int f_sync(sqlite3_file* f, int flags) {
-    switch (active.load()) {
-    case fault::disk_full:
-        return fail(SQLITE_FULL);
-    case fault::io_error:
-        return fail(SQLITE_IOERR_FSYNC);
-    default:
-        return real_of(f)->pMethods->xSync(real_of(f), flags);
-    }
+    if (int rc = injected_fault(SQLITE_IOERR_FSYNC))
+        return rc;
+    return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 int f_file_size(sqlite3_file* f, sqlite3_int64* size) {
     return real_of(f)->pMethods->xFileSize(real_of(f), size);
