@@ -14,6 +14,7 @@
 #include <qrencode.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 namespace fieldsync::cli {
 
@@ -58,12 +60,31 @@ std::vector<std::string> split_list(const std::string& s) {
     return out;
 }
 
-// Opens the district database for administration, upgrading it first (a fresh `init`ed folder
-// has no user tables until migration 0002 runs).
-std::optional<sql::connection> open_db(const args& a, const char* usage_line) {
+int usage(const char* usage_line) {
+    std::cerr << "usage: fieldsync " << usage_line << "\n";
+    return 2;
+}
+
+// A subcommand of users, tablets or divisions, and the district database opened for it.
+struct admin_command {
+    std::string sub; // a[0], one of the command's subcommands
+    sql::connection db;
+};
+
+// Checks the subcommand a[0] against `subs`, then opens the district database for
+// administration, upgrading it first (a fresh `init`ed folder has no user tables until migration
+// 0002 runs). Nothing, once it has said why, for an unknown subcommand, no --data, no database or
+// one written by a newer fieldsync: the command exits with 2.
+std::optional<admin_command> open_admin(const args& a, const char* usage_line,
+                                        std::initializer_list<std::string_view> subs) {
+    std::string sub = a.empty() ? "" : a[0];
+    if (std::find(subs.begin(), subs.end(), sub) == subs.end()) {
+        usage(usage_line);
+        return std::nullopt;
+    }
     auto dir = option(a, "--data");
     if (dir.empty()) {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
+        usage(usage_line);
         return std::nullopt;
     }
     if (!fs::exists(database_path(dir))) {
@@ -75,7 +96,7 @@ std::optional<sql::connection> open_db(const args& a, const char* usage_line) {
         std::cerr << "fieldsync: the database was written by a newer fieldsync\n";
         return std::nullopt;
     }
-    return c;
+    return admin_command{std::move(sub), std::move(c)};
 }
 
 int report(const auth::failure& f) {
@@ -130,25 +151,19 @@ int cmd_users(const args& a) {
         "       fieldsync users list --data DIR\n"
         "       fieldsync users scope --data DIR --username U --township CODE [--villages …]\n"
         "       fieldsync users disable --data DIR --username U [--enable]";
-    std::string sub = a.empty() ? "" : a[0];
-    if (sub != "add" && sub != "list" && sub != "scope" && sub != "disable") {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
+    auto cmd = open_admin(a, usage_line, {"add", "list", "scope", "disable"});
+    if (!cmd)
         return 2;
-    }
-    auto c = open_db(a, usage_line);
-    if (!c)
-        return 2;
+    auto& [sub, c] = *cmd;
     if (sub == "list") {
-        for (const auto& u : auth::list_users(*c))
+        for (const auto& u : auth::list_users(c))
             print_user(u);
         return 0;
     }
     std::string username = option(a, "--username");
-    if (username.empty()) {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
-        return 2;
-    }
-    sql::transaction tx(*c);
+    if (username.empty())
+        return usage(usage_line);
+    sql::transaction tx(c);
     if (sub == "add") {
         auto role = auth::parse_role(option(a, "--role"));
         if (!role) {
@@ -164,7 +179,7 @@ int cmd_users(const args& a) {
         u.role = *role;
         u.township = option(a, "--township");
         u.villages = split_list(option(a, "--villages"));
-        auto r = auth::add_user(*c, u, password, now_ms());
+        auto r = auth::add_user(c, u, password, now_ms());
         if (!r)
             return report(r.error);
         tx.commit();
@@ -172,7 +187,7 @@ int cmd_users(const args& a) {
         return 0;
     }
     if (sub == "scope") {
-        auto r = auth::set_scope(*c, username, option(a, "--township"),
+        auto r = auth::set_scope(c, username, option(a, "--township"),
                                  split_list(option(a, "--villages")), now_ms());
         if (!r)
             return report(r.error);
@@ -181,7 +196,7 @@ int cmd_users(const args& a) {
         std::cout << "(the user's tablets start their next pull from scratch)\n";
         return 0;
     }
-    auto r = auth::set_disabled(*c, username, !flag(a, "--enable"), now_ms());
+    auto r = auth::set_disabled(c, username, !flag(a, "--enable"), now_ms());
     if (!r)
         return report(r.error);
     tx.commit();
@@ -194,16 +209,12 @@ int cmd_tablets(const args& a) {
         "tablets code --data DIR --username U [--ttl-minutes 30] [--server URL] [--no-qr]\n"
         "       fieldsync tablets list --data DIR [--username U]\n"
         "       fieldsync tablets revoke --data DIR --device ID";
-    std::string sub = a.empty() ? "" : a[0];
-    if (sub != "code" && sub != "list" && sub != "revoke") {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
+    auto cmd = open_admin(a, usage_line, {"code", "list", "revoke"});
+    if (!cmd)
         return 2;
-    }
-    auto c = open_db(a, usage_line);
-    if (!c)
-        return 2;
+    auto& [sub, c] = *cmd;
     if (sub == "list") {
-        for (const auto& d : auth::list_devices(*c, option(a, "--username"))) {
+        for (const auto& d : auth::list_devices(c, option(a, "--username"))) {
             std::cout << std::left << std::setw(20) << d.device << std::setw(20) << d.username
                       << std::setw(18) << when(d.enrolled_ms) << std::setw(10)
                       << ("#" + std::to_string(d.last_seq))
@@ -212,14 +223,12 @@ int cmd_tablets(const args& a) {
         }
         return 0;
     }
-    sql::transaction tx(*c);
+    sql::transaction tx(c);
     if (sub == "revoke") {
         auto device = option(a, "--device");
-        if (device.empty()) {
-            std::cerr << "usage: fieldsync " << usage_line << "\n";
-            return 2;
-        }
-        auto r = auth::revoke_device(*c, device, now_ms());
+        if (device.empty())
+            return usage(usage_line);
+        auto r = auth::revoke_device(c, device, now_ms());
         if (!r)
             return report(r.error);
         tx.commit();
@@ -228,14 +237,12 @@ int cmd_tablets(const args& a) {
         return 0;
     }
     auto username = option(a, "--username");
-    if (username.empty()) {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
-        return 2;
-    }
+    if (username.empty())
+        return usage(usage_line);
     std::int64_t minutes = 30;
     if (auto t = option(a, "--ttl-minutes"); !t.empty())
         minutes = std::stoll(t);
-    auto r = auth::create_enrolment_code(*c, username, minutes * 60000, now_ms());
+    auto r = auth::create_enrolment_code(c, username, minutes * 60000, now_ms());
     if (!r)
         return report(r.error);
     tx.commit();
@@ -256,16 +263,12 @@ int cmd_tablets(const args& a) {
 int cmd_divisions(const args& a) {
     const char* usage_line = "divisions add --data DIR --code CODE --name NAME\n"
                              "       fieldsync divisions list --data DIR";
-    std::string sub = a.empty() ? "" : a[0];
-    if (sub != "add" && sub != "list") {
-        std::cerr << "usage: fieldsync " << usage_line << "\n";
+    auto cmd = open_admin(a, usage_line, {"add", "list"});
+    if (!cmd)
         return 2;
-    }
-    auto c = open_db(a, usage_line);
-    if (!c)
-        return 2;
+    auto& [sub, c] = *cmd;
     if (sub == "list") {
-        auto s = c->cached("SELECT code, name FROM divisions ORDER BY code");
+        auto s = c.cached("SELECT code, name FROM divisions ORDER BY code");
         while (s->step())
             std::cout << s->text(0) << "  " << s->text(1) << "\n";
         return 0;
@@ -276,8 +279,8 @@ int cmd_divisions(const args& a) {
                      "digits, and --name is required\n";
         return 2;
     }
-    sql::transaction tx(*c);
-    engine::put_division(*c, code, name);
+    sql::transaction tx(c);
+    engine::put_division(c, code, name);
     tx.commit();
     std::cout << code << "  " << name << "\n";
     return 0;
