@@ -163,7 +163,7 @@ void connection::exec(std::string_view text) {
 }
 
 statement_ref connection::cached(std::string_view text) {
-    auto it = cache_.find(std::string(text));
+    auto it = cache_.find(text);
     if (it == cache_.end())
         it = cache_.emplace(std::string(text), std::make_unique<statement>(db_, text)).first;
     return statement_ref(*it->second);

@@ -115,7 +115,14 @@ public:
 private:
     sqlite3* db_ = nullptr;
     std::string path_;
-    std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+    // Looked up by the caller's string_view, without building a std::string per statement.
+    struct text_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::unique_ptr<statement>, text_hash, std::equal_to<>> cache_;
 };
 
 enum class tx_mode { deferred, immediate };

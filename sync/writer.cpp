@@ -3,14 +3,64 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sqlite3.h>
+
 #include <future>
 #include <iostream>
 #include <vector>
 
 namespace fieldsync {
 
-writer::writer(sql::connection conn, writer_config cfg)
-    : conn_(std::move(conn)), cfg_(cfg), thread_([this] { loop(); }) {}
+writer::writer(sql::connection conn, writer_config cfg) : conn_(std::move(conn)), cfg_(cfg) {
+    if (cfg_.checkpoint_pages > 0 && !conn_.path().empty() && conn_.path() != ":memory:") {
+        // The hook replaces SQLite's automatic checkpoint on this connection.
+        checkpoint_conn_.emplace(conn_.path(), sql::open_mode::read_write);
+        sqlite3_wal_hook(conn_.handle(), &writer::on_wal_commit, this);
+        checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+    }
+    thread_ = std::thread([this] { loop(); });
+}
+
+int writer::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* w = static_cast<writer*>(self);
+    if (pages >= 0 && static_cast<std::size_t>(pages) >= w->cfg_.checkpoint_pages) {
+        std::lock_guard lock(w->mutex_);
+        w->checkpoint_wanted_ = true;
+        w->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+}
+
+void writer::checkpoint_loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            checkpoint_cv_.wait(lock,
+                                [this] { return checkpoint_stopping_ || checkpoint_wanted_; });
+            if (checkpoint_stopping_)
+                return;
+            checkpoint_wanted_ = false;
+        }
+        // PASSIVE: copies what no reader still needs and never blocks the writer or readers.
+        // A failure (disk full, I/O error) loses nothing: the pages stay in the WAL and the next
+        // commit asks again.
+        int log = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_->handle(), nullptr,
+                                           SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            std::string line = boost::json::serialize(
+                boost::json::object{{"level", "error"},
+                                    {"event", "checkpoint_failed"},
+                                    {"sqlite_code", rc},
+                                    {"what", sqlite3_errmsg(checkpoint_conn_->handle())}});
+            line += '\n';
+            std::cerr << line << std::flush;
+        } else if (rc == SQLITE_OK) {
+            std::lock_guard lock(mutex_);
+            ++checkpoints_;
+        }
+    }
+}
 
 writer::~writer() {
     stop();
@@ -43,6 +93,20 @@ void writer::stop() {
     }
     if (thread_.joinable())
         thread_.join();
+    if (checkpoint_conn_)
+        sqlite3_wal_hook(conn_.handle(), nullptr, nullptr); // no commits after this
+    {
+        std::lock_guard lock(mutex_);
+        checkpoint_stopping_ = true;
+        checkpoint_cv_.notify_all();
+    }
+    if (checkpoint_thread_.joinable())
+        checkpoint_thread_.join();
+}
+
+std::uint64_t writer::checkpoints() const {
+    std::lock_guard lock(mutex_);
+    return checkpoints_;
 }
 
 std::size_t writer::queue_depth() const {

@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace fieldsync {
@@ -25,6 +26,11 @@ struct writer_config {
     // of pushes is committed in several groups, so the first ones are acknowledged without
     // waiting for the whole burst. A heavier single job still runs alone.
     std::size_t max_group_weight = 2000;
+    // WAL checkpoints run on a thread of their own, with a connection of their own, once the WAL
+    // holds this many pages after a commit (SQLite's default threshold), so that the writer never
+    // copies pages into the database file or waits for its fsync between two groups. 0: SQLite's
+    // automatic checkpoint on the writer thread.
+    std::size_t checkpoint_pages = 1000;
 };
 
 class writer {
@@ -48,6 +54,7 @@ public:
 
     std::size_t queue_depth() const;
     std::uint64_t groups_committed() const;
+    std::uint64_t checkpoints() const; // completed by the checkpoint thread
 
 private:
     struct job {
@@ -56,6 +63,8 @@ private:
         std::size_t weight = 1;
     };
     void loop();
+    void checkpoint_loop();
+    static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
     sql::connection conn_; // used by the writer thread only
     writer_config cfg_;
@@ -64,6 +73,13 @@ private:
     std::deque<job> queue_;    // guarded by mutex_
     bool stopping_ = false;    // guarded by mutex_
     std::uint64_t groups_ = 0; // guarded by mutex_
+
+    std::optional<sql::connection> checkpoint_conn_; // used by checkpoint_thread_ only
+    std::condition_variable checkpoint_cv_;
+    bool checkpoint_wanted_ = false;   // guarded by mutex_
+    bool checkpoint_stopping_ = false; // guarded by mutex_
+    std::uint64_t checkpoints_ = 0;    // guarded by mutex_
+    std::thread checkpoint_thread_;
     std::thread thread_;
 };
 
