@@ -124,18 +124,6 @@ bool true_field(const json::object& o, std::string_view name) {
     return v && v->is_bool() && v->as_bool();
 }
 
-// Calendar year of a day number (days since 1970-01-01), from Howard Hinnant's civil_from_days.
-std::int64_t year_of_day(std::int64_t z) {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const std::int64_t doe = z - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    return yoe + era * 400 + (m <= 2);
-}
-
 constexpr std::int64_t day_ms = 86400000;
 
 // The birth date inside an ID number cannot lie after today: a typo in digits 7–14 that still
@@ -162,9 +150,9 @@ std::optional<rejection> graduation_consistent(const collection_decl& c, const j
     if (!year)
         return std::nullopt;
     if (auto birth = parse_date(str_field(r, "birth_date")))
-        if (*year < year_of_day(*birth) + 15)
+        if (*year < civil_from_days(*birth).year + 15)
             return make_rejection("graduation_year_too_early", c.field("graduation_year"));
-    if (ctx.now_ms && *year > year_of_day(ctx.now_ms / day_ms) + 6)
+    if (ctx.now_ms && *year > civil_from_days(ctx.now_ms / day_ms).year + 6)
         return make_rejection("graduation_year_too_late", c.field("graduation_year"));
     return std::nullopt;
 }
@@ -231,6 +219,18 @@ std::optional<rejection> registration_consistent(const collection_decl& c, const
 }
 
 } // namespace
+
+civil_date civil_from_days(std::int64_t days) noexcept {
+    const std::int64_t z = days + 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const std::int64_t doe = z - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const int d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+    const int m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+    return {static_cast<int>(yoe + era * 400 + (m <= 2)), m, d};
+}
 
 char id_number_check_char(std::string_view first17) noexcept {
     static constexpr int weights[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};

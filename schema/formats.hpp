@@ -25,4 +25,14 @@ struct id_number_info {
 // Parses and fully checks an ID number; nullopt with `code` set to the rejection code if not.
 std::optional<id_number_info> parse_id_number(std::string_view s, std::string* code = nullptr);
 
+// A proleptic Gregorian calendar date.
+struct civil_date {
+    int year;
+    int month; // 1-12
+    int day;   // 1-31
+};
+// The date of a day number (days since 1970-01-01): the inverse of parse_date's day number
+// (schema/rules.hpp). Howard Hinnant's civil_from_days.
+civil_date civil_from_days(std::int64_t days) noexcept;
+
 } // namespace fieldsync

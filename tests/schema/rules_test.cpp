@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 namespace fieldsync {
@@ -85,6 +86,22 @@ TEST(dates, parse_real_calendar_dates_only) {
     EXPECT_FALSE(parse_date("2025/01/10"));
     EXPECT_FALSE(parse_date("1899-12-31"));
     EXPECT_FALSE(parse_date(""));
+}
+
+TEST(dates, civil_from_days_inverts_parse_date) {
+    auto text = [](std::int64_t day) {
+        auto c = civil_from_days(day);
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
+        return std::string(buf);
+    };
+    EXPECT_EQ(text(0), "1970-01-01");
+    EXPECT_EQ(text(11017), "2000-03-01");
+    EXPECT_EQ(text(11016), "2000-02-29");
+    EXPECT_EQ(text(-1), "1969-12-31");
+    // Every day from 1900 to 2100: formatting the date and parsing it back gives the same day.
+    for (std::int64_t day = *parse_date("1900-01-01"); day <= *parse_date("2100-12-31"); ++day)
+        ASSERT_EQ(parse_date(text(day)), day) << text(day);
 }
 
 TEST(dates, parse_datetimes_with_offsets) {

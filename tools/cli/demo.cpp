@@ -137,24 +137,6 @@ district_model load_district() {
 
 // ---- Calendar -------------------------------------------------------------------------------
 
-struct civil {
-    int year;
-    int month;
-    int day;
-};
-
-civil civil_from_days(std::int64_t z) {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const std::int64_t doe = z - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const int d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-    const int m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-    return {static_cast<int>(yoe + era * 400 + (m <= 2)), m, d};
-}
-
 std::string two(int v) {
     return (v < 10 ? "0" : "") + std::to_string(v);
 }
