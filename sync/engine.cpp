@@ -5,6 +5,7 @@
 #include "sync/store_util.hpp"
 #include "sync/writer.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -156,7 +157,8 @@ struct stored_record {
     json::object clocks;
 };
 
-std::optional<stored_record> load_record(sql::connection& c, const uuid& id) {
+std::optional<stored_record> load_record(sql::connection& c, const uuid& id,
+                                         json::storage_ptr sp = {}) {
     auto s = c.cached(
         "SELECT rid, collection, township, village, fields, clocks FROM records WHERE id = ?");
     s->bind_all(id.span());
@@ -167,8 +169,8 @@ std::optional<stored_record> load_record(sql::connection& c, const uuid& id) {
     r.collection = std::string(s->text(1));
     r.township = std::string(s->text(2));
     r.village = std::string(s->text(3));
-    r.fields = parse_object(s->text(4));
-    r.clocks = parse_object(s->text(5));
+    r.fields = parse_object(s->text(4), sp);
+    r.clocks = parse_object(s->text(5), sp);
     return r;
 }
 
@@ -453,7 +455,13 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             return rejected(*r);
     }
 
-    auto stored = load_record(c, m.id);
+    // Scratch memory for this mutation's JSON (the stored record, the merged fields, clocks and
+    // history): released at once when the mutation is done instead of value by value.
+    alignas(std::max_align_t) unsigned char scratch[16384];
+    json::monotonic_resource arena(scratch, sizeof scratch);
+    json::storage_ptr sp(&arena);
+
+    auto stored = load_record(c, m.id, sp);
     // A record outside the caller's scope gets one answer whatever else is wrong with the
     // mutation, so that rejections do not tell what it is (collection, township).
     if (stored && !who.where.contains(stored->township, stored->village))
@@ -472,7 +480,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     };
     std::vector<decision> decisions;
     decisions.reserve(m.fields.size());
-    json::object proposed = stored ? stored->fields : json::object{};
+    json::object proposed = stored ? json::object(stored->fields, sp) : json::object(sp);
     mutation_ack ack;
     ack.seq = m.seq;
     for (const auto& [name, w] : m.fields) {
@@ -548,14 +556,17 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     std::int64_t rid = stored ? stored->rid : 0;
     if (any_taken) {
         ++change_seq;
-        json::object clocks = stored ? stored->clocks : json::object{};
-        json::object changes;
+        json::object clocks = stored ? std::move(stored->clocks) : json::object(sp);
+        json::object changes(sp);
         for (const auto& d : decisions) {
             if (!d.take)
                 continue;
             clocks[*d.name] = d.clock.to_string();
-            changes[*d.name] =
-                json::array{d.before ? d.before->value : json::value(nullptr), d.write->value};
+            json::array old_new(sp);
+            old_new.reserve(2);
+            old_new.push_back(d.before ? d.before->value : json::value(nullptr));
+            old_new.push_back(d.write->value);
+            changes[*d.name] = std::move(old_new);
         }
         const auto* del = proposed.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;

@@ -4,11 +4,11 @@
 
 namespace fieldsync {
 
-boost::json::object parse_object(std::string_view text) {
+boost::json::object parse_object(std::string_view text, boost::json::storage_ptr sp) {
     boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
+    auto v = boost::json::parse(text, ec, sp);
     if (ec || !v.is_object())
-        return {};
+        return boost::json::object(sp);
     return std::move(v.as_object());
 }
 

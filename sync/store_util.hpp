@@ -17,7 +17,7 @@ namespace fieldsync {
 
 // The object in `text`, or an empty object if it is not one (stored text is written by us, so
 // this only guards against a damaged row).
-boost::json::object parse_object(std::string_view text);
+boost::json::object parse_object(std::string_view text, boost::json::storage_ptr sp = {});
 
 std::optional<std::string> meta_text(sql::connection& c, std::string_view key);
 std::int64_t meta_int(sql::connection& c, std::string_view key, std::int64_t fallback = 0);
