@@ -157,6 +157,17 @@ std::optional<std::int64_t> row_id(std::string_view text) {
     return std::stoll(std::string(text));
 }
 
+// 503 for a change the writer did not commit: shutting_down while the server stops (the writer
+// answers errc::unsupported), storage_failure otherwise. Nothing was stored, so the client retries
+// unchanged after Retry-After, as on the sync API (docs/protocol.md "Errors").
+http_response not_committed(boost::system::error_code ec, std::string_view storage_message) {
+    auto res = ec == errc::unsupported
+                   ? error_response(503, "shutting_down", "the server is stopping")
+                   : error_response(503, "storage_failure", storage_message);
+    res.headers.emplace_back("Retry-After", "5");
+    return res;
+}
+
 // The answer to an expected failure of a review action.
 void answer_error(const review_api::reply_fn& reply, boost::system::error_code ec) {
     if (ec == errc::not_found)
@@ -298,15 +309,12 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
     auto write = [this, reply](auto apply, auto respond) {
         using out_t = decltype(apply(std::declval<sql::connection&>()));
         auto out = std::make_shared<std::optional<out_t>>();
-        writer_.submit(
-            [out, apply](sql::connection& db) { *out = apply(db); },
-            [out, respond, reply](boost::system::error_code ec) {
-                if (ec == errc::unsupported)
-                    return reply(error_response(503, "shutting_down", "the server is stopping"));
-                if (ec || !*out)
-                    return reply(error_response(503, "storage_failure", "not stored; try again"));
-                respond(**out);
-            });
+        writer_.submit([out, apply](sql::connection& db) { *out = apply(db); },
+                       [out, respond, reply](boost::system::error_code ec) {
+                           if (ec || !*out)
+                               return reply(not_committed(ec, "not stored; try again"));
+                           respond(**out);
+                       });
     };
     auto not_found = [&] { fail(404, "not_found", "no such record in your scope"); };
     auto from_errc = [reply](boost::system::error_code ec) { answer_error(reply, ec); };
@@ -762,10 +770,8 @@ void review_api::with_open_months(sql::connection& c, std::vector<std::string> m
             *out = compute(db);
         },
         [out, reply](boost::system::error_code ec) {
-            if (ec == errc::unsupported)
-                return reply(error_response(503, "shutting_down", "the server is stopping"));
             if (ec)
-                return reply(error_response(503, "storage_failure", "try again"));
+                return reply(not_committed(ec, "try again"));
             reply(std::move(*out));
         });
 }

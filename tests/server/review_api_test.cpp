@@ -1,6 +1,7 @@
 // The review and rollups API over real TLS: scope on every endpoint, conflicts resolved into
 // ordinary changes that reach the tablets, review states that sync back, masking and logged
 // reveals, quarantine handling, month reports, approvals and exports.
+#include "fault_vfs.hpp"
 #include "server_fixture.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -118,6 +119,28 @@ TEST(review_api, has_issues_with_a_comment_reaches_the_workers_tablet) {
     auto history = s.get("/v1/review/records/" + s.in_a.to_string() + "/history", s.head);
     ASSERT_EQ(history.status, 200u);
     EXPECT_EQ(history.json.at("history").as_array().size(), 2u);
+}
+
+TEST(review_api, a_review_the_disk_cannot_store_is_503_with_retry_after_and_stores_nothing) {
+    fault_vfs::install(); // before the server opens its database
+    reviewed s;
+    auto target = "/v1/review/records/" + s.in_a.to_string() + "/review";
+    const json::value approve{{"state", "approved"}};
+    ::testing::internal::CaptureStderr(); // the writer's storage_failure log lines
+    {
+        fault_vfs::scoped fault(fault_vfs::fault::disk_full);
+        auto r = s.post(target, approve, s.head);
+        EXPECT_EQ(r.status, 503u) << r.body;
+        EXPECT_EQ(r.error_code(), "storage_failure");
+        EXPECT_EQ(r.header("Retry-After"), "5"); // as the sync API's 503s (docs/protocol.md)
+    }
+    ::testing::internal::GetCapturedStderr();
+    auto history = "/v1/review/records/" + s.in_a.to_string() + "/history";
+    EXPECT_EQ(s.get(history, s.head).json.at("history").as_array().size(), 1u); // nothing stored
+    // Retried unchanged once there is space: applied.
+    auto r = s.post(target, approve, s.head);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(s.get(history, s.head).json.at("history").as_array().size(), 2u);
 }
 
 TEST(review_api, quarantined_mutations_are_listed_in_scope_and_can_be_dismissed) {
