@@ -20,17 +20,13 @@ void check(bool ok, std::string_view what) {
     std::abort();
 }
 
-void prepare_district(sql::connection& c) {
-    check(static_cast<bool>(migrate_server_database(c)), "migration");
+sql::connection open_fuzz_district(const std::string& path) {
+    sql::connection c = testing::open_district(path);
     sql::transaction tx(c);
     meta_set(c, "epoch", "f0f0f0f0f0f0f0f0");
     meta_set(c, "cursor_secret", std::string(64, 'c'));
-    engine::put_division(c, "500154", "测试区");
-    engine::put_division(c, t105, "郭家镇");
-    engine::put_division(c, v105, "青龙村");
-    engine::put_division(c, t106, "温泉镇");
-    engine::put_division(c, v106, "五通村");
     tx.commit();
+    return c;
 }
 
 boost::json::value parse_output(std::string_view text, std::string_view what) {

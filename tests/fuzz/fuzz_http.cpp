@@ -14,6 +14,8 @@
 #include "fuzz_env.hpp"
 #include "fuzz_targets.hpp"
 
+#include "../server/seed_user.hpp"
+
 #include "schema/catalog.hpp"
 #include "schema/rules.hpp"
 #include "server/api.hpp"
@@ -65,23 +67,14 @@ std::string make_dir() {
 }
 
 sql::connection open_seeded(const std::string& path) {
-    sql::connection c(path, sql::open_mode::read_write_create);
-    prepare_district(c);
+    sql::connection c = open_fuzz_district(path);
     sql::transaction tx(c);
-    auto add = [&](const char* name, auth::role r, std::string town,
-                   std::vector<std::string> villages = {}) {
-        auth::user u;
-        u.username = name;
-        u.role = r;
-        u.township = std::move(town);
-        u.villages = std::move(villages);
-        check(static_cast<bool>(auth::add_user(c, u, "", fixed_wall_ms)), "seed user");
-    };
-    add("fw_a", auth::role::field_worker, t105);
-    add("fw_v", auth::role::field_worker, t105, {v105});
-    add("fw_b", auth::role::field_worker, t106);
-    add("head_a", auth::role::township_head, t105);
-    add("admin", auth::role::district_admin, "");
+    using testing::seed_user;
+    seed_user(c, fixed_wall_ms, "fw_a", auth::role::field_worker, t105);
+    seed_user(c, fixed_wall_ms, "fw_v", auth::role::field_worker, t105, {v105});
+    seed_user(c, fixed_wall_ms, "fw_b", auth::role::field_worker, t106);
+    seed_user(c, fixed_wall_ms, "head_a", auth::role::township_head, t105);
+    seed_user(c, fixed_wall_ms, "admin", auth::role::district_admin, "");
     const char* devices[][3] = {
         {"fz1", "fw_a", "fst_fuzz_worker"}, {"fz2", "fw_v", "fst_fuzz_village"},
         {"fzb", "fw_b", "fst_fuzz_other"},  {"fzh", "head_a", "fst_fuzz_head"},

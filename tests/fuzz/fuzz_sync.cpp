@@ -76,14 +76,8 @@ constexpr const char* seed_pushes[][2] = {
  "id_number":{"value":"500154197503030056","clock":"1753900000005:0:fz1","base":null}}}]})"},
 };
 
-sql::connection open_district() {
-    sql::connection c(":memory:", sql::open_mode::read_write_create);
-    prepare_district(c);
-    return c;
-}
-
 struct district {
-    sql::connection db = open_district();
+    sql::connection db = open_fuzz_district(":memory:");
     engine eng{catalog::builtin(), engine_config{}, db, [] { return fixed_wall_ms; }};
     rollups sums;
     principal town{"fz_user", "fz1", scope{t105, {}}};

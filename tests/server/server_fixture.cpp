@@ -1,5 +1,6 @@
 #include "server_fixture.hpp"
 
+#include "seed_user.hpp"
 #include "server/auth.hpp"
 
 #include <boost/json/parse.hpp>
@@ -18,23 +19,13 @@ void seed_database(const std::string& data_dir) {
     sql::transaction tx(c);
     for (const char* code : {"500101", town_a, town_b, village_a1, village_a2, village_b1})
         engine::put_division(c, code, code);
-    auto add = [&](const char* name, auth::role r, std::string town,
-                   std::vector<std::string> villages = {}) {
-        auth::user u;
-        u.username = name;
-        u.role = r;
-        u.township = std::move(town);
-        u.villages = std::move(villages);
-        auto made = auth::add_user(c, u, "", system_wall_ms());
-        if (!made)
-            throw std::runtime_error("seed user " + std::string(name) + ": " + made.error.message);
-    };
-    add("fw_a", auth::role::field_worker, town_a);
-    add("fw_a2", auth::role::field_worker, town_a);
-    add("fw_a1", auth::role::field_worker, town_a, {village_a1});
-    add("fw_b", auth::role::field_worker, town_b);
-    add("head_a", auth::role::township_head, town_a);
-    add("admin", auth::role::district_admin, "");
+    const std::int64_t now = system_wall_ms();
+    seed_user(c, now, "fw_a", auth::role::field_worker, town_a);
+    seed_user(c, now, "fw_a2", auth::role::field_worker, town_a);
+    seed_user(c, now, "fw_a1", auth::role::field_worker, town_a, {village_a1});
+    seed_user(c, now, "fw_b", auth::role::field_worker, town_b);
+    seed_user(c, now, "head_a", auth::role::township_head, town_a);
+    seed_user(c, now, "admin", auth::role::district_admin, "");
     tx.commit();
 }
 

@@ -3,6 +3,7 @@
 // make valid persons and visits.
 #pragma once
 
+#include "district_database.hpp"
 #include "schema/formats.hpp"
 #include "sync/review.hpp"
 #include "sync/rollups.hpp"
@@ -13,26 +14,6 @@
 namespace fieldsync::testing {
 
 namespace json = boost::json;
-
-inline constexpr const char* t105 = "500154105";
-inline constexpr const char* v105 = "500154105201";
-inline constexpr const char* t106 = "500154106";
-inline constexpr const char* v106 = "500154106201";
-inline constexpr std::int64_t july_31 = 1753920000000; // 2025-07-31T00:00:00Z
-
-inline sql::connection open_district(const std::string& path = ":memory:") {
-    sql::connection c(path, sql::open_mode::read_write_create);
-    if (!migrate_server_database(c))
-        throw std::runtime_error("migration failed");
-    sql::transaction tx(c);
-    engine::put_division(c, "500154", "测试区");
-    engine::put_division(c, t105, "郭家镇");
-    engine::put_division(c, v105, "青龙村");
-    engine::put_division(c, t106, "温泉镇");
-    engine::put_division(c, v106, "五通村");
-    tx.commit();
-    return c;
-}
 
 // A district server in process, with rollups observing the engine.
 struct district {
