@@ -11,16 +11,7 @@ export function barChart({ title, desc, rows }) {
     const top = 24;
     const width = labelW + barW + textW;
     const height = top + rows.length * rowH + 8;
-    const tid = id('t');
-    const did = id('d');
-    const svg = s('svg', {
-        class: 'chart',
-        viewBox: `0 0 ${width} ${height}`,
-        role: 'img',
-        'aria-labelledby': `${tid} ${did}`,
-        preserveAspectRatio: 'xMinYMin meet',
-    });
-    svg.append(s('title', { id: tid }, title), s('desc', { id: did }, desc));
+    const svg = chartSvg(width, height, title, desc, { preserveAspectRatio: 'xMinYMin meet' });
     // grid lines at 0, 25, 50, 75, 100 %
     for (let i = 0; i <= 4; i++) {
         const x = labelW + (barW * i) / 4;
@@ -56,15 +47,7 @@ export function lineChart({ title, desc, months, series, xLabel, yFormat }) {
     const yMax = Math.ceil(max / step) * step;
     const x = (i) => left + (months.length <= 1 ? plotW / 2 : (plotW * i) / (months.length - 1));
     const y = (v) => top + plotH - (plotH * v) / yMax;
-    const tid = id('t');
-    const did = id('d');
-    const svg = s('svg', {
-        class: 'chart',
-        viewBox: `0 0 ${width} ${height}`,
-        role: 'img',
-        'aria-labelledby': `${tid} ${did}`,
-    });
-    svg.append(s('title', { id: tid }, title), s('desc', { id: did }, desc));
+    const svg = chartSvg(width, height, title, desc);
     for (let v = 0; v <= yMax; v += step) {
         svg.append(
             s('line', { x1: left, x2: width - right, y1: y(v), y2: y(v), class: 'grid' }),
@@ -90,6 +73,21 @@ export function lineChart({ title, desc, months, series, xLabel, yFormat }) {
             s('text', { x: lx + 30, y: ly, class: 'label' }, ser.name)
         );
     });
+    return svg;
+}
+
+// The chart's <svg role="img">, labelled by its <title> and <desc>.
+function chartSvg(width, height, title, desc, attrs = {}) {
+    const tid = id('t');
+    const did = id('d');
+    const svg = s('svg', {
+        class: 'chart',
+        viewBox: `0 0 ${width} ${height}`,
+        role: 'img',
+        'aria-labelledby': `${tid} ${did}`,
+        ...attrs,
+    });
+    svg.append(s('title', { id: tid }, title), s('desc', { id: did }, desc));
     return svg;
 }
 

@@ -3,7 +3,7 @@ import { t, num, pct, date, dateTime, monthName, shortMonth, indicatorName, curr
 import { get, post, query, ApiError } from './api.js';
 import { h, field, id, confirmDialog } from './dom.js';
 import { barChart, lineChart } from './charts.js';
-import { monthForm, tableWrap } from './views-head.js';
+import { monthForm, tableWrap, dataTable } from './views-head.js';
 
 const FOUR_ONES = ['four_ones_verified', 'four_ones_assessed', 'four_ones_registered', 'four_ones_served'];
 
@@ -159,40 +159,22 @@ export async function users(main, ctx) {
     const list = data.users || [];
     const out = document.createDocumentFragment();
     out.append(h('h1', {}, t('users_title')));
-    const table = h(
-        'table',
-        {},
-        h('caption', { class: 'visually-hidden' }, t('users_title')),
-        h(
-            'thead',
-            {},
+    const region = dataTable(
+        t('users_title'),
+        [t('username'), t('role'), t('scope'), t('status'), t('created')],
+        list.map((u) =>
             h(
                 'tr',
                 {},
-                h('th', { scope: 'col' }, t('username')),
-                h('th', { scope: 'col' }, t('role')),
-                h('th', { scope: 'col' }, t('scope')),
-                h('th', { scope: 'col' }, t('status')),
-                h('th', { scope: 'col' }, t('created'))
-            )
-        ),
-        h(
-            'tbody',
-            {},
-            list.map((u) =>
-                h(
-                    'tr',
-                    {},
-                    h('th', { scope: 'row' }, u.username),
-                    h('td', {}, roleName(u.role)),
-                    h('td', {}, u.township ? `${ctx.nameOf(u.township)}${(u.villages || []).length ? ` (${u.villages.map((v) => ctx.nameOf(v)).join('、')})` : ''}` : t('district_total')),
-                    h('td', {}, u.disabled ? h('span', { class: 'tag warn' }, t('disabled')) : t('active')),
-                    h('td', {}, date(u.created_ms))
-                )
+                h('th', { scope: 'row' }, u.username),
+                h('td', {}, roleName(u.role)),
+                h('td', {}, u.township ? `${ctx.nameOf(u.township)}${(u.villages || []).length ? ` (${u.villages.map((v) => ctx.nameOf(v)).join('、')})` : ''}` : t('district_total')),
+                h('td', {}, u.disabled ? h('span', { class: 'tag warn' }, t('disabled')) : t('active')),
+                h('td', {}, date(u.created_ms))
             )
         )
     );
-    out.append(tableWrap(t('users_title'), table));
+    out.append(region);
     return out;
 }
 
@@ -263,42 +245,23 @@ export async function tablets(main, ctx) {
         });
         return h('td', {}, h('span', {}, t('active')), ' ', b);
     };
-    const table = h(
-        'table',
-        {},
-        h('caption', { class: 'visually-hidden' }, t('tablets_title')),
-        h(
-            'thead',
-            {},
+    const region = dataTable(
+        t('tablets_title'),
+        [t('device'), t('label'), t('user'), t('enrolled'), t('last_push'), t('status')],
+        list.map((d) =>
             h(
                 'tr',
-                {},
-                h('th', { scope: 'col' }, t('device')),
-                h('th', { scope: 'col' }, t('label')),
-                h('th', { scope: 'col' }, t('user')),
-                h('th', { scope: 'col' }, t('enrolled')),
-                h('th', { scope: 'col' }, t('last_push')),
-                h('th', { scope: 'col' }, t('status'))
-            )
-        ),
-        h(
-            'tbody',
-            {},
-            list.map((d) =>
-                h(
-                    'tr',
-                    { 'data-device': d.device },
-                    h('th', { scope: 'row' }, d.device),
-                    h('td', {}, d.label || t('empty')),
-                    h('td', {}, d.user),
-                    h('td', {}, date(d.enrolled_ms)),
-                    h('td', {}, d.last_push_ms ? dateTime(d.last_push_ms) : t('never')),
-                    revokeCell(d)
-                )
+                { 'data-device': d.device },
+                h('th', { scope: 'row' }, d.device),
+                h('td', {}, d.label || t('empty')),
+                h('td', {}, d.user),
+                h('td', {}, date(d.enrolled_ms)),
+                h('td', {}, d.last_push_ms ? dateTime(d.last_push_ms) : t('never')),
+                revokeCell(d)
             )
         )
     );
-    out.append(h('h2', {}, t('tablets_title')), tableWrap(t('tablets_title'), table));
+    out.append(h('h2', {}, t('tablets_title')), region);
     return out;
 }
 
@@ -313,41 +276,23 @@ export async function accessLog(main, ctx) {
         out.append(h('p', { class: 'empty' }, t('no_access_log')));
         return out;
     }
-    const table = h(
-        'table',
-        { class: 'access-log' },
-        h('caption', { class: 'visually-hidden' }, t('access_log_title')),
-        h(
-            'thead',
-            {},
+    const region = dataTable(
+        t('access_log_title'),
+        [t('when'), t('user'), t('action'), t('record'), t('field'), t('detail')],
+        list.map((e) =>
             h(
                 'tr',
                 {},
-                h('th', { scope: 'col' }, t('when')),
-                h('th', { scope: 'col' }, t('user')),
-                h('th', { scope: 'col' }, t('action')),
-                h('th', { scope: 'col' }, t('record')),
-                h('th', { scope: 'col' }, t('field')),
-                h('th', { scope: 'col' }, t('detail'))
+                h('td', {}, dateTime(e.at_ms)),
+                h('td', {}, e.user),
+                h('td', {}, e.action),
+                h('td', {}, e.record_id ? h('a', { href: `#/record/${encodeURIComponent(e.record_id)}` }, e.record_id) : t('empty')),
+                h('td', {}, e.field || t('empty')),
+                h('td', {}, e.detail || t('empty'))
             )
         ),
-        h(
-            'tbody',
-            {},
-            list.map((e) =>
-                h(
-                    'tr',
-                    {},
-                    h('td', {}, dateTime(e.at_ms)),
-                    h('td', {}, e.user),
-                    h('td', {}, e.action),
-                    h('td', {}, e.record_id ? h('a', { href: `#/record/${encodeURIComponent(e.record_id)}` }, e.record_id) : t('empty')),
-                    h('td', {}, e.field || t('empty')),
-                    h('td', {}, e.detail || t('empty'))
-                )
-            )
-        )
+        { class: 'access-log' }
     );
-    out.append(tableWrap(t('access_log_title'), table));
+    out.append(region);
     return out;
 }

@@ -39,6 +39,19 @@ export function tableWrap(labelText, table) {
     return h('div', { class: 'table-wrap', role: 'region', 'aria-label': labelText, tabindex: '0' }, table);
 }
 
+// A list as a table in its labelled, scrollable region: a visually hidden caption, a header row
+// of column titles, and the body rows (<tr> elements).
+export function dataTable(caption, columns, rows, attrs = {}) {
+    const table = h(
+        'table',
+        attrs,
+        h('caption', { class: 'visually-hidden' }, caption),
+        h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, rows)
+    );
+    return tableWrap(caption, table);
+}
+
 function cover(fig, key) {
     const n = fig?.[key] ?? 0;
     const d = fig?.four_ones_base ?? 0;
@@ -272,47 +285,28 @@ export async function records(main, ctx, params) {
         return out;
     }
     out.append(h('p', { class: 'count' }, t('results', { total: num(total), from: num(f.offset + 1), to: num(f.offset + items.length) })));
-    const table = h(
-        'table',
-        {},
-        h('caption', { class: 'visually-hidden' }, t('records_title')),
-        h(
-            'thead',
-            {},
+    const region = dataTable(
+        t('records_title'),
+        [t('collection'), t('village'), t('summary'), t('review_state'), t('created_by'), t('updated')],
+        items.map((r) =>
             h(
                 'tr',
                 {},
-                h('th', { scope: 'col' }, t('collection')),
-                h('th', { scope: 'col' }, t('village')),
-                h('th', { scope: 'col' }, t('summary')),
-                h('th', { scope: 'col' }, t('review_state')),
-                h('th', { scope: 'col' }, t('created_by')),
-                h('th', { scope: 'col' }, t('updated'))
-            )
-        ),
-        h(
-            'tbody',
-            {},
-            items.map((r) =>
+                h('td', {}, h('a', { href: `#/record/${encodeURIComponent(r.id)}` }, collectionName(r.collection, ctx.catalog))),
+                h('td', {}, ctx.nameOf(r.village)),
+                h('td', {}, summary(ctx, r), r.deleted ? h('span', { class: 'tag' }, ` ${t('deleted')}`) : null),
                 h(
-                    'tr',
+                    'td',
                     {},
-                    h('td', {}, h('a', { href: `#/record/${encodeURIComponent(r.id)}` }, collectionName(r.collection, ctx.catalog))),
-                    h('td', {}, ctx.nameOf(r.village)),
-                    h('td', {}, summary(ctx, r), r.deleted ? h('span', { class: 'tag' }, ` ${t('deleted')}`) : null),
-                    h(
-                        'td',
-                        {},
-                        h('span', { class: `state ${r.review || 'received'}` }, reviewName(r.review)),
-                        r.open_conflicts ? h('span', { class: 'tag warn' }, ` ${t('open_conflicts')} ${num(r.open_conflicts)}`) : null
-                    ),
-                    h('td', {}, r.created_by || t('empty')),
-                    h('td', {}, dateTime(r.updated_ms))
-                )
+                    h('span', { class: `state ${r.review || 'received'}` }, reviewName(r.review)),
+                    r.open_conflicts ? h('span', { class: 'tag warn' }, ` ${t('open_conflicts')} ${num(r.open_conflicts)}`) : null
+                ),
+                h('td', {}, r.created_by || t('empty')),
+                h('td', {}, dateTime(r.updated_ms))
             )
         )
     );
-    out.append(tableWrap(t('records_title'), table));
+    out.append(region);
     // paging
     const pageLink = (offset, label, rel) => {
         const p = new URLSearchParams(params);
@@ -568,39 +562,21 @@ export async function quarantine(main, ctx) {
         out.append(h('p', { class: 'empty' }, t('no_quarantine')));
         return out;
     }
-    const table = h(
-        'table',
-        {},
-        h('caption', { class: 'visually-hidden' }, t('quarantine_title')),
-        h(
-            'thead',
-            {},
+    const region = dataTable(
+        t('quarantine_title'),
+        [t('received'), t('user'), t('collection'), t('field'), t('reason')],
+        list.map((q) =>
             h(
                 'tr',
                 {},
-                h('th', { scope: 'col' }, t('received')),
-                h('th', { scope: 'col' }, t('user')),
-                h('th', { scope: 'col' }, t('collection')),
-                h('th', { scope: 'col' }, t('field')),
-                h('th', { scope: 'col' }, t('reason'))
-            )
-        ),
-        h(
-            'tbody',
-            {},
-            list.map((q) =>
-                h(
-                    'tr',
-                    {},
-                    h('td', {}, dateTime(q.received_ms)),
-                    h('td', {}, q.user),
-                    h('td', {}, collectionName(q.collection, ctx.catalog)),
-                    h('td', {}, q.field ? fieldName(q.collection, q.field, ctx.catalog) : t('empty')),
-                    h('td', {}, currentLang() === 'en' ? q.message_en || q.message : q.message, h('span', { class: 'code' }, ` (${q.code})`))
-                )
+                h('td', {}, dateTime(q.received_ms)),
+                h('td', {}, q.user),
+                h('td', {}, collectionName(q.collection, ctx.catalog)),
+                h('td', {}, q.field ? fieldName(q.collection, q.field, ctx.catalog) : t('empty')),
+                h('td', {}, currentLang() === 'en' ? q.message_en || q.message : q.message, h('span', { class: 'code' }, ` (${q.code})`))
             )
         )
     );
-    out.append(tableWrap(t('quarantine_title'), table));
+    out.append(region);
     return out;
 }
