@@ -507,7 +507,7 @@ void api::handle(http_request req, reply_fn reply) {
                                          "the beginning (no cursor)");
                     return ctx->fail(500, "internal", "the pull failed");
                 }
-                ctx->facts.changes = res->changes.size();
+                ctx->facts.changes = res->raw_count;
                 http_response answer;
                 answer.body = serialize(*res); // stored JSON copied, not parsed and re-serialised
                 return ctx->send(std::move(answer));

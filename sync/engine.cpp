@@ -809,23 +809,31 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
             !who.where.villages.empty() && !who.where.contains(who.where.township, s->text(5));
         if (outside && after == 0)
             continue;
-        if (out.changes.size() == limit) {
+        if (out.changes.size() + out.raw_count == limit) {
             more = true;
             break;
         }
+        const auto seq = static_cast<std::uint64_t>(s->int64(0));
+        const auto id = uuid::from_blob(s->blob(2)).value_or(uuid{});
+        last = seq;
+        if (raw_json) {
+            // Straight from the row into the answer's text: no copy per record.
+            if (out.raw_count++ > 0)
+                out.changes_json += ',';
+            append_change(out.changes_json, s->text(1), id, outside,
+                          outside ? std::string_view{} : s->text(3),
+                          outside ? std::string_view{} : s->text(4));
+            continue;
+        }
         record_state r;
-        r.seq = static_cast<std::uint64_t>(s->int64(0));
+        r.seq = seq;
         r.collection = std::string(s->text(1));
-        r.id = uuid::from_blob(s->blob(2)).value_or(uuid{});
+        r.id = id;
         r.gone = outside;
-        if (!outside && raw_json) {
-            r.fields_text = std::string(s->text(3));
-            r.clocks_text = std::string(s->text(4));
-        } else if (!outside) {
+        if (!outside) {
             r.fields = parse_object(s->text(3));
             r.clocks = parse_object(s->text(4));
         }
-        last = r.seq;
         out.changes.push_back(std::move(r));
     }
     out.complete = !more;

@@ -106,8 +106,8 @@ public:
 
     // One page of changes after the request's cursor within the caller's scope, from one read
     // snapshot. errc::bad_cursor for a cursor this database did not issue. With `raw_json` the
-    // records carry their stored JSON text (record_state::fields_text/clocks_text) instead of
-    // parsed objects, for serialize(pull_result).
+    // changes are written as JSON text straight from the stored rows (pull_result::changes_json,
+    // for serialize(pull_result)) instead of parsed into record_state objects.
     result<pull_result> pull(sql::connection& c, const principal& who, const pull_request& req,
                              bool raw_json = false);
 

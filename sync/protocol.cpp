@@ -277,33 +277,54 @@ json::value encode(const pull_result& r) {
     return o;
 }
 
+void append_change(std::string& out, std::string_view collection, const uuid& id, bool gone,
+                   std::string_view fields_json, std::string_view clocks_json) {
+    out += "{\"collection\":";
+    // Collection names are catalog identifiers; anything else is escaped.
+    bool plain = std::all_of(collection.begin(), collection.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+    });
+    if (plain) {
+        out += '"';
+        out += collection;
+        out += '"';
+    } else {
+        out += json::serialize(json::string_view(collection.data(), collection.size()));
+    }
+    out += ",\"id\":\"";
+    id.append_to(out); // hex digits and dashes: nothing to escape
+    out += '"';
+    if (gone) {
+        out += ",\"gone\":true}";
+        return;
+    }
+    out += ",\"fields\":";
+    out += fields_json;
+    out += ",\"clocks\":";
+    out += clocks_json;
+    out += '}';
+}
+
 std::string serialize(const pull_result& r) {
     auto quoted = [](std::string& out, std::string_view text) {
         out += json::serialize(json::string_view(text.data(), text.size()));
     };
     std::string out;
-    std::size_t size = 128;
-    for (const auto& c : r.changes)
-        size += 96 + c.collection.size() + c.fields_text.size() + c.clocks_text.size();
+    std::size_t size = 128 + r.changes_json.size();
+    size += 256 * r.changes.size();
     out.reserve(size);
     out += "{\"changes\":[";
-    bool first = true;
+    out += r.changes_json;
+    bool first = r.changes_json.empty();
     for (const auto& c : r.changes) {
-        out += first ? "{\"collection\":" : ",{\"collection\":";
+        if (!first)
+            out += ',';
         first = false;
-        quoted(out, c.collection);
-        out += ",\"id\":\"";
-        out += c.id.to_string(); // hex digits and dashes: nothing to escape
-        out += '"';
-        if (c.gone) {
-            out += ",\"gone\":true}";
-            continue;
-        }
-        out += ",\"fields\":";
-        out += c.fields_text.empty() ? json::serialize(c.fields) : c.fields_text;
-        out += ",\"clocks\":";
-        out += c.clocks_text.empty() ? json::serialize(c.clocks) : c.clocks_text;
-        out += '}';
+        if (c.gone)
+            append_change(out, c.collection, c.id, true, {}, {});
+        else
+            append_change(out, c.collection, c.id, false, json::serialize(c.fields),
+                          json::serialize(c.clocks));
     }
     out += "],\"cursor\":";
     quoted(out, r.cursor);
@@ -423,21 +444,15 @@ result<pull_result> decode_pull_result(const json::value& v, std::string* why) {
         if (auto* gone = co.if_contains("gone"); gone && gone->is_bool() && gone->as_bool()) {
             if (!coll || !coll->is_string() || !u)
                 return bad<pull_result>(why, "change lacks collection or id");
-            record_state g{std::string(coll->as_string()), *u, {}, {}, 0, true, {}, {}};
+            record_state g{std::string(coll->as_string()), *u, {}, {}, 0, true};
             r.changes.push_back(std::move(g));
             continue;
         }
         if (!coll || !coll->is_string() || !u || !fields || !fields->is_object() || !clocks ||
             !clocks->is_object())
             return bad<pull_result>(why, "change lacks collection, id, fields or clocks");
-        r.changes.push_back(record_state{std::string(coll->as_string()),
-                                         *u,
-                                         fields->as_object(),
-                                         clocks->as_object(),
-                                         0,
-                                         false,
-                                         {},
-                                         {}});
+        r.changes.push_back(record_state{std::string(coll->as_string()), *u, fields->as_object(),
+                                         clocks->as_object(), 0, false});
     }
     return r;
 }

@@ -101,20 +101,27 @@ struct record_state {
     // The record left the caller's villages (it moved to another village of the township): the
     // tablet drops its copy. Only collection and id are sent.
     bool gone = false;
-    // The same two objects as JSON text, as stored (engine::pull with raw_json): the server
-    // copies them into its answer instead of parsing and re-serialising them. When set, `fields`
-    // and `clocks` are empty.
-    std::string fields_text, clocks_text;
 };
 
 struct pull_result {
     std::vector<record_state> changes;
+    // engine::pull with raw_json writes the changes straight into their JSON text instead
+    // (comma-separated elements of the "changes" array, see append_change); `changes` is then
+    // empty and `raw_count` says how many there are. Only serialize() writes these (before the
+    // elements of `changes`); encode() ignores them.
+    std::string changes_json;
+    std::size_t raw_count = 0;
     std::string cursor;
     bool complete = false;
     bool reset = false; // the client must drop its replica (not its outbox) and pull from scratch
     std::string reset_reason;
     hlc server_clock;
 };
+
+// Appends one element of a pull answer's "changes" array: collection, id and, unless the record is
+// gone from the caller's villages, its fields and clocks as the given JSON object texts.
+void append_change(std::string& out, std::string_view collection, const uuid& id, bool gone,
+                   std::string_view fields_json, std::string_view clocks_json);
 
 // JSON codecs. Decoders report what is wrong in `why` (for the error message).
 result<push_request> decode_push(const boost::json::value& v, std::string* why = nullptr);
@@ -126,8 +133,8 @@ boost::json::value encode(const push_request& r);
 boost::json::value encode(const pull_request& r);
 boost::json::value encode(const push_result& r);
 boost::json::value encode(const pull_result& r);
-// The JSON text of encode(r), written directly; records with fields_text/clocks_text set are
-// copied verbatim. What the server sends for a pull.
+// The JSON text of encode(r), written directly, with `changes_json` copied verbatim. What the
+// server sends for a pull.
 std::string serialize(const pull_result& r);
 boost::json::value encode(const mutation_ack& a);
 boost::json::value encode(const mutation& m);

@@ -15,16 +15,22 @@ int hexval(char c) {
 } // namespace
 
 std::string uuid::to_string() const {
-    static constexpr char hex[] = "0123456789abcdef";
     std::string s;
-    s.reserve(36);
+    append_to(s);
+    return s;
+}
+
+void uuid::append_to(std::string& out) const {
+    static constexpr char hex[] = "0123456789abcdef";
+    char text[36];
+    std::size_t at = 0;
     for (std::size_t i = 0; i < 16; ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
-            s += '-';
-        s += hex[bytes[i] >> 4];
-        s += hex[bytes[i] & 15];
+            text[at++] = '-';
+        text[at++] = hex[bytes[i] >> 4];
+        text[at++] = hex[bytes[i] & 15];
     }
-    return s;
+    out.append(text, sizeof text);
 }
 
 std::optional<uuid> uuid::parse(std::string_view t) {

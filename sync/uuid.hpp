@@ -18,7 +18,8 @@ struct uuid {
 
     auto operator<=>(const uuid&) const = default;
     std::span<const std::uint8_t> span() const { return bytes; }
-    std::string to_string() const; // canonical lowercase 8-4-4-4-12
+    std::string to_string() const;          // canonical lowercase 8-4-4-4-12
+    void append_to(std::string& out) const; // the same, appended
     // Accepts the canonical form (either case); nothing else.
     static std::optional<uuid> parse(std::string_view text);
     static std::optional<uuid> from_blob(std::span<const std::uint8_t> blob);

@@ -25,7 +25,7 @@ struct writer_config {
     // Work per transaction, in the jobs' weights (a push weighs its number of mutations): a burst
     // of pushes is committed in several groups, so the first ones are acknowledged without
     // waiting for the whole burst. A heavier single job still runs alone.
-    std::size_t max_group_weight = 2000;
+    std::size_t max_group_weight = 500;
     // WAL checkpoints run on a thread of their own, with a connection of their own, once the WAL
     // holds this many pages after a commit (SQLite's default threshold), so that the writer never
     // copies pages into the database file or waits for its fsync between two groups. 0: SQLite's

@@ -168,7 +168,7 @@ void initial_pull(benchmark::State& state) {
             auto res = d.eng.pull(d.db, who, req, true);
             if (!res)
                 return state.SkipWithError("pull failed");
-            got += res->changes.size();
+            got += res->raw_count;
             bytes += serialize(*res).size();
             if (res->complete)
                 break;

@@ -463,40 +463,51 @@ TEST(protocol, serialized_pull_result_reads_back_as_the_encoded_one) {
     parsed.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000001");
     parsed.fields = json::object{{"name", "张三\n\"引号\""}, {"_deleted", false}, {"n", 3}};
     parsed.clocks = json::object{{"name", "1764316800000:0:t1"}};
-    record_state raw = parsed;
+    record_state raw = parsed; // as the engine writes it from a stored row (raw_json)
     raw.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000002");
-    raw.fields_text = json::serialize(raw.fields);
-    raw.clocks_text = json::serialize(raw.clocks);
-    raw.fields = {};
-    raw.clocks = {};
+    append_change(r.changes_json, raw.collection, raw.id, false, json::serialize(raw.fields),
+                  json::serialize(raw.clocks));
+    r.raw_count = 1;
     record_state gone;
     gone.collection = "home_visit";
     gone.id = *uuid::parse("01928f3e-7a00-7000-8000-000000000003");
     gone.gone = true;
-    r.changes = {parsed, raw, gone};
+    r.changes = {parsed, gone};
 
     auto text = serialize(r);
     auto back = decode_pull_result(json::parse(text));
     ASSERT_TRUE(back) << text;
     ASSERT_EQ(back->changes.size(), 3u);
+    EXPECT_EQ(back->changes[0].id, raw.id); // the verbatim text comes first
     EXPECT_EQ(back->changes[0].fields, parsed.fields);
+    EXPECT_EQ(back->changes[0].clocks, parsed.clocks);
     EXPECT_EQ(back->changes[1].fields, parsed.fields);
-    EXPECT_EQ(back->changes[1].clocks, parsed.clocks);
     EXPECT_TRUE(back->changes[2].gone);
     EXPECT_EQ(back->cursor, r.cursor);
     EXPECT_TRUE(back->reset);
     EXPECT_EQ(back->reset_reason, "scope_changed");
 
     pull_result as_encoded = r;
-    as_encoded.changes[1].fields = parsed.fields;
-    as_encoded.changes[1].clocks = parsed.clocks;
-    as_encoded.changes[1].fields_text.clear();
-    as_encoded.changes[1].clocks_text.clear();
+    as_encoded.changes_json.clear();
+    as_encoded.raw_count = 0;
+    as_encoded.changes = {raw, parsed, gone};
     EXPECT_EQ(json::parse(text), encode(as_encoded));
+
+    // A collection name that needs escaping is escaped.
+    pull_result odd = r;
+    odd.changes.clear();
+    odd.changes_json.clear();
+    append_change(odd.changes_json, "we\"ird", raw.id, true, {}, {});
+    odd.raw_count = 1;
+    auto odd_back = decode_pull_result(json::parse(serialize(odd)));
+    ASSERT_TRUE(odd_back);
+    EXPECT_EQ(odd_back->changes.at(0).collection, "we\"ird");
 
     r.reset = false;
     r.complete = true;
     r.changes.clear();
+    r.changes_json.clear();
+    r.raw_count = 0;
     EXPECT_EQ(json::parse(serialize(r)), encode(r));
 }
 
