@@ -103,44 +103,40 @@ int f_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
     return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
 }
 
-const sqlite3_io_methods io_v3 = {3,
-                                  f_close,
-                                  f_read,
-                                  f_write,
-                                  f_truncate,
-                                  f_sync,
-                                  f_file_size,
-                                  f_lock,
-                                  f_unlock,
-                                  f_check_reserved,
-                                  f_file_control,
-                                  f_sector_size,
-                                  f_device_characteristics,
-                                  f_shm_map,
-                                  f_shm_lock,
-                                  f_shm_barrier,
-                                  f_shm_unmap,
-                                  f_fetch,
-                                  f_unfetch};
-const sqlite3_io_methods io_v1 = {1,
-                                  f_close,
-                                  f_read,
-                                  f_write,
-                                  f_truncate,
-                                  f_sync,
-                                  f_file_size,
-                                  f_lock,
-                                  f_unlock,
-                                  f_check_reserved,
-                                  f_file_control,
-                                  f_sector_size,
-                                  f_device_characteristics,
-                                  nullptr,
-                                  nullptr,
-                                  nullptr,
-                                  nullptr,
-                                  nullptr,
-                                  nullptr};
+// The io-methods SQLite sees: version 3 when the real file's are, otherwise version 1, without
+// shared memory (version 2) and memory mapping (version 3).
+constexpr sqlite3_io_methods io_methods(int version) {
+    sqlite3_io_methods m = {version,
+                            f_close,
+                            f_read,
+                            f_write,
+                            f_truncate,
+                            f_sync,
+                            f_file_size,
+                            f_lock,
+                            f_unlock,
+                            f_check_reserved,
+                            f_file_control,
+                            f_sector_size,
+                            f_device_characteristics,
+                            f_shm_map,
+                            f_shm_lock,
+                            f_shm_barrier,
+                            f_shm_unmap,
+                            f_fetch,
+                            f_unfetch};
+    if (version < 3) {
+        m.xShmMap = nullptr;
+        m.xShmLock = nullptr;
+        m.xShmBarrier = nullptr;
+        m.xShmUnmap = nullptr;
+        m.xFetch = nullptr;
+        m.xUnfetch = nullptr;
+    }
+    return m;
+}
+constexpr sqlite3_io_methods io_v3 = io_methods(3);
+constexpr sqlite3_io_methods io_v1 = io_methods(1);
 
 int v_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
     auto* me = reinterpret_cast<file*>(f);
