@@ -244,38 +244,49 @@ public:
         auto u = uuid::parse(id);
         if (!u)
             return false;
-        auto s = c_.cached("SELECT collection, deleted, township FROM records WHERE id = ?");
-        s->bind_all(u->span());
-        if (!s->step()) {
-            last_ = {*u, false, {}};
-            return false;
-        }
-        bool live = s->text(0) == collection && s->int64(1) == 0;
-        last_ = {*u, live, std::string(s->text(2))};
-        return live;
+        const auto& r = look_up(*u);
+        return r.live && r.collection == collection;
     }
-    // True if the live record `id` belongs to `township`. Usually just answered by
-    // record_exists for the same id.
+    // True if the live record `id` belongs to `township`. Usually answered from the lookup
+    // record_exists made for the same id.
     bool in_township(const uuid& id, std::string_view township) const {
-        if (last_.id != id || !last_.live) {
-            auto s = c_.cached("SELECT township FROM records WHERE id = ? AND deleted = 0");
-            s->bind_all(id.span());
-            if (!s->step())
-                return false;
-            last_ = {id, true, std::string(s->text(0))};
-        }
-        return last_.township == township;
+        const auto& r = look_up(id);
+        return r.live && r.township == township;
+    }
+    // The push wrote record `id`: its next lookup reads the database again.
+    void forget(const uuid& id) {
+        std::erase_if(seen_, [&](const lookup& r) { return r.id == id; });
     }
 
 private:
-    sql::connection& c_;
-    mutable std::vector<std::pair<std::string, bool>> divisions_;
     struct lookup {
         uuid id;
         bool live = false;
+        std::string collection;
         std::string township;
     };
-    mutable lookup last_; // the last record looked up, valid within one mutation's checks
+    // Records looked up during this push (a visit names a person and a household; a push names
+    // the same persons again and again), kept until the push writes them.
+    const lookup& look_up(const uuid& id) const {
+        for (const auto& r : seen_)
+            if (r.id == id)
+                return r;
+        if (seen_.size() >= 256)
+            seen_.clear();
+        lookup r{id, false, {}, {}};
+        auto s = c_.cached("SELECT collection, deleted, township FROM records WHERE id = ?");
+        s->bind_all(id.span());
+        if (s->step()) {
+            r.live = s->int64(1) == 0;
+            r.collection = std::string(s->text(0));
+            r.township = std::string(s->text(2));
+        }
+        return seen_.emplace_back(std::move(r));
+    }
+
+    sql::connection& c_;
+    mutable std::vector<std::pair<std::string, bool>> divisions_;
+    mutable std::vector<lookup> seen_;
 };
 
 result<void> migrate_server_database(sql::connection& c) {
@@ -427,7 +438,7 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
 }
 
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                    const db_references& refs, std::uint64_t& change_seq,
+                                    db_references& refs, std::uint64_t& change_seq,
                                     std::int64_t now, push_result& out, bool quarantine) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
@@ -555,13 +566,21 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         std::any_of(decisions.begin(), decisions.end(), [](const decision& d) { return d.take; });
     std::int64_t rid = stored ? stored->rid : 0;
     if (any_taken) {
+        refs.forget(m.id);
         ++change_seq;
         json::object clocks = stored ? std::move(stored->clocks) : json::object(sp);
         json::object changes(sp);
+        const hlc* clock_text_of = nullptr;
+        std::string clock_text;
         for (const auto& d : decisions) {
             if (!d.take)
                 continue;
-            clocks[*d.name] = d.clock.to_string();
+            // A new record's fields usually share one clock: its text is made once.
+            if (!clock_text_of || !(*clock_text_of == d.clock)) {
+                clock_text = d.clock.to_string();
+                clock_text_of = &d.clock;
+            }
+            clocks[*d.name] = clock_text;
             json::array old_new(sp);
             old_new.reserve(2);
             old_new.push_back(d.before ? d.before->value : json::value(nullptr));

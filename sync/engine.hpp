@@ -140,8 +140,8 @@ public:
 
 private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
-                                const db_references& refs, std::uint64_t& last_seq,
-                                std::int64_t now_ms, push_result& out, bool quarantine = true);
+                                db_references& refs, std::uint64_t& last_seq, std::int64_t now_ms,
+                                push_result& out, bool quarantine = true);
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);
 
