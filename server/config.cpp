@@ -84,6 +84,9 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
         ok = number(value, c.threads) && c.threads > 0 && c.threads <= 256;
     else if (key == "readers")
         ok = number(value, c.readers) && c.readers > 0 && c.readers <= 64;
+    else if (key == "group_mutations")
+        ok = number(value, c.group_mutations) && c.group_mutations >= 1 &&
+             c.group_mutations <= 1000000;
     else if (key == "max_body_bytes")
         ok = number(value, c.max_body_bytes) && c.max_body_bytes >= 1024;
     else if (key == "max_header_bytes")
@@ -210,10 +213,11 @@ std::string usage() {
            "                  [--collections JSON] [--threads N] [--readers N] [--port-file F]\n"
            "Every setting is also a config-file key (key = value) and an environment variable\n"
            "FIELDSYNC_<KEY>; flags win over the environment, which wins over the file.\n"
-           "Settings: data listen cert key collections threads readers max_body_bytes\n"
-           "  max_header_bytes max_json_depth max_pipeline max_connections header_timeout_ms\n"
-           "  body_timeout_ms write_timeout_ms shutdown_grace_ms max_clock_ahead_ms port_file\n"
-           "  log_requests session_idle_s session_max_s login_failures_per_user\n"
+           "Settings: data listen cert key collections threads readers group_mutations\n"
+           "  max_body_bytes max_header_bytes max_json_depth max_pipeline max_connections\n"
+           "  header_timeout_ms body_timeout_ms write_timeout_ms shutdown_grace_ms\n"
+           "  max_clock_ahead_ms port_file"
+           " log_requests session_idle_s session_max_s login_failures_per_user\n"
            "  login_failures_per_address login_window_s web_origin\n";
 }
 

@@ -23,6 +23,7 @@ struct config {
     std::string collections_file;           // collections: extra declarations (JSON) to accept
     std::size_t threads = 2;                // threads: network threads
     std::size_t readers = 2;                // readers: read connections (pulls, admin reads)
+    std::size_t group_mutations = 500;      // group_mutations: mutations per writer transaction
     std::size_t max_body_bytes = 8 << 20;   // max_body_bytes: 413 above this
     std::size_t max_header_bytes = 16384;   // max_header_bytes
     std::size_t max_json_depth = 32;        // max_json_depth

@@ -545,7 +545,9 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     ec.max_clock_ahead_ms = d.cfg.max_clock_ahead_ms;
     d.eng = std::make_unique<engine>(d.cat, ec, conn);
     d.eng->add_observer(&d.monthly);
-    d.wr = std::make_unique<writer>(std::move(conn));
+    writer_config wc;
+    wc.max_group_weight = d.cfg.group_mutations;
+    d.wr = std::make_unique<writer>(std::move(conn), wc);
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
     d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);
     d.state.app = d.app.get();

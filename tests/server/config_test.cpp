@@ -20,7 +20,7 @@ TEST(config, flags_win_over_environment_which_wins_over_the_file) {
                                            {"FIELDSYNC_JOBS", "2"}}; // another tool's: ignored
     std::string why;
     auto cfg = server::load({"--data", dir.file("d"), "--config", dir.file("fieldsyncd.conf"),
-                             "--readers=7", "--max-pipeline", "2"},
+                             "--readers=7", "--max-pipeline", "2", "--group-mutations", "120"},
                             env, &why);
     ASSERT_TRUE(cfg) << why;
     EXPECT_EQ(cfg->listen, "127.0.0.1:9000"); // file
@@ -28,6 +28,7 @@ TEST(config, flags_win_over_environment_which_wins_over_the_file) {
     EXPECT_EQ(cfg->readers, 7u);              // flag over file
     EXPECT_EQ(cfg->max_body_bytes, 4096u);    // env
     EXPECT_EQ(cfg->max_pipeline, 2u);         // flag, dashes as underscores
+    EXPECT_EQ(cfg->group_mutations, 120u);
 }
 
 TEST(config, bad_settings_are_refused_with_a_reason) {
@@ -36,6 +37,8 @@ TEST(config, bad_settings_are_refused_with_a_reason) {
     EXPECT_NE(why.find("--data"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--threads", "many"}, {}, &why));
     EXPECT_NE(why.find("threads"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--group-mutations", "0"}, {}, &why));
+    EXPECT_NE(why.find("group_mutations"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
     EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
 }
