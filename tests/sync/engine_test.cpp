@@ -185,6 +185,47 @@ TEST(engine, bad_input_is_a_rejection_with_a_code_and_no_partial_write) {
     }
 }
 
+// References are checked against the database as the push has changed it so far: a record the
+// push creates can be named after it (not before), and one it deletes can no longer be named.
+TEST(engine, references_within_one_push_see_its_own_creates_and_deletes) {
+    server_harness server;
+    uuid_v7_generator ids(3);
+    const std::int64_t t = 1764300000000;
+    const uuid owner = ids.make(t), early = ids.make(t), late = ids.make(t), orphan = ids.make(t);
+    std::uint64_t seq = 0;
+    auto write = [&](const uuid& id, json::object fields) {
+        mutation m;
+        m.seq = ++seq;
+        m.collection = "item";
+        m.id = id;
+        for (const auto& kv : fields)
+            m.fields.emplace_back(std::string(kv.key()),
+                                  field_write{kv.value(), hlc{t, 0, "tab-a"}, {}});
+        return m;
+    };
+    auto naming_owner = [&](const char* name) {
+        auto f = item(name);
+        f["owner"] = owner.to_string();
+        return f;
+    };
+    push_request req;
+    req.schema_version = 1;
+    req.mutations.push_back(write(early, naming_owner("early"))); // before the owner exists
+    req.mutations.push_back(write(owner, item("owner")));
+    req.mutations.push_back(write(late, naming_owner("late"))); // after it was created
+    req.mutations.push_back(write(owner, json::object{{"_deleted", true}}));
+    req.mutations.push_back(write(orphan, naming_owner("orphan"))); // after it was deleted
+    auto res = server.push(worker("tab-a"), req);
+    ASSERT_EQ(res.acks.size(), 5u);
+    EXPECT_EQ(res.acks[0].status, ack_status::rejected);
+    EXPECT_EQ(res.acks[0].code, "reference_missing");
+    EXPECT_EQ(res.acks[1].status, ack_status::applied);
+    EXPECT_EQ(res.acks[2].status, ack_status::applied);
+    EXPECT_EQ(res.acks[3].status, ack_status::applied);
+    EXPECT_EQ(res.acks[4].status, ack_status::rejected);
+    EXPECT_EQ(res.acks[4].code, "reference_missing");
+}
+
 TEST(engine, unknown_collection_and_malformed_mutations_are_rejected) {
     server_harness server;
     boost::system::error_code ec;
