@@ -335,8 +335,9 @@ void api::handle(http_request req, reply_fn reply) {
     if (ctx->r.label == "/metrics") {
         http_response res;
         res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        res.body = metrics_.render(
-            {writer_.queue_depth(), readers_.queue_depth(), writer_.groups_committed()});
+        res.body = metrics_.render({writer_.queue_depth(), readers_.queue_depth(),
+                                    writer_.groups_committed(), writer_.checkpoints(),
+                                    prefetch_.bytes(), prefetch_.hits()});
         return ctx->send(std::move(res));
     }
 
@@ -499,24 +500,61 @@ void api::handle(http_request req, reply_fn reply) {
                     else if (town != who.where.township)
                         return ctx->fail(403, "forbidden", "this township is outside your scope");
                 }
-                auto res = engine_.pull(c, who, *pull_req, /*raw_json=*/true);
-                if (!res) {
-                    if (res.error() == errc::bad_cursor)
-                        return ctx->fail(400, "bad_cursor",
-                                         "the cursor was not issued by this server; pull from "
-                                         "the beginning (no cursor)");
-                    return ctx->fail(500, "internal", "the pull failed");
-                }
-                ctx->facts.changes = res->raw_count;
-                http_response answer;
-                answer.body = serialize(*res); // stored JSON copied, not parsed and re-serialised
-                return ctx->send(std::move(answer));
+                return answer_pull(ctx, c, who, *pull_req);
             }
             dispatch_authenticated(ctx, c);
         } catch (const std::exception& e) {
             ctx->read_failed(e);
         }
     });
+}
+
+void api::answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
+                      const pull_request& req) {
+    http_response answer;
+    std::string next;
+    bool last = true;
+    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), req.cursor, req.limit);
+    if (auto kept = prefetch_.take(key, now_ms())) {
+        ctx->facts.changes = kept->changes;
+        answer.body = std::move(kept->body);
+        next = std::move(kept->cursor);
+        last = kept->last;
+    } else {
+        auto res = engine_.pull(c, who, req, /*raw_json=*/true);
+        if (!res) {
+            if (res.error() == errc::bad_cursor)
+                return ctx->fail(400, "bad_cursor",
+                                 "the cursor was not issued by this server; pull from the "
+                                 "beginning (no cursor)");
+            return ctx->fail(500, "internal", "the pull failed");
+        }
+        ctx->facts.changes = res->raw_count;
+        answer.body = serialize(*res); // stored JSON copied, not parsed and re-serialised
+        next = res->cursor;
+        last = res->complete || res->reset;
+    }
+    ctx->send(std::move(answer));
+    if (!last)
+        prepare_next_page(who, std::move(next), req.limit);
+}
+
+void api::prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit) {
+    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), cursor, limit);
+    if (shutting_down_ || !prefetch_.reserve(key, who.device, now_ms()))
+        return;
+    readers_.submit(
+        [this, who, cursor = std::move(cursor), limit, key = std::move(key)](sql::connection& c) {
+            try {
+                auto res = engine_.pull(c, who, pull_request{cursor, limit}, /*raw_json=*/true);
+                if (!res)
+                    return prefetch_.cancel(key);
+                prefetch_.fill(key, {serialize(*res), res->raw_count, res->cursor,
+                                     res->complete || res->reset});
+            } catch (const std::exception&) {
+                prefetch_.cancel(key); // the tablet's own request will meet the error and report it
+            }
+        });
 }
 
 // Runs on a reader thread with the caller authenticated: pushes and admin endpoints.

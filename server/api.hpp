@@ -10,6 +10,7 @@
 #include "schema/catalog.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
+#include "server/pull_prefetch.hpp"
 #include "server/throttle.hpp"
 #include "sync/engine.hpp"
 #include "sync/writer.hpp"
@@ -99,6 +100,11 @@ private:
     // answered (refused) already.
     bool authenticate_session(const std::shared_ptr<context>& ctx, sql::connection& c,
                               const std::string& cookie);
+    // Answers an authenticated pull, from a page prepared in advance when there is one.
+    void answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
+                     const pull_request& req);
+    // Prepares the page after `cursor` on a reader while the current one travels.
+    void prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit);
 
     const config& cfg_;
     engine& engine_;
@@ -109,6 +115,7 @@ private:
     attempt_limiter enrol_limiter_;      // failed POST /v1/enrol per client address
     std::unique_ptr<review_api> review_; // /v1/review/…, /v1/rollups/…, /v1/admin/access-log
     std::unique_ptr<web::login_throttle> logins_; // failed web logins per user and address
+    pull_prefetch prefetch_;                      // next pages of pulls in progress
 };
 
 } // namespace fieldsync::server

@@ -79,6 +79,13 @@ std::string metrics::render(const gauges& g) const {
             conflicts_.load());
     counter("fieldsync_writer_groups_committed_total", "Writer transactions committed.",
             g.writer_groups_committed);
+    counter("fieldsync_writer_checkpoints_total",
+            "WAL checkpoints completed by the checkpoint thread.", g.writer_checkpoints);
+    counter("fieldsync_pull_pages_prepared_used_total",
+            "Pull pages answered from a page prepared while the previous one travelled.",
+            g.pull_pages_prepared_used);
+    gauge("fieldsync_pull_pages_prepared_bytes", "Prepared pull pages waiting to be asked for.",
+          static_cast<std::int64_t>(g.pull_pages_prepared_bytes));
     gauge("fieldsync_open_connections", "Open client connections.", open_connections_.load());
     gauge("fieldsync_writer_queue_depth", "Jobs waiting for the writer thread.",
           static_cast<std::int64_t>(g.writer_queue_depth));

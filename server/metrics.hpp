@@ -33,6 +33,9 @@ public:
         std::size_t writer_queue_depth = 0;
         std::size_t reader_queue_depth = 0;
         std::uint64_t writer_groups_committed = 0;
+        std::uint64_t writer_checkpoints = 0;
+        std::size_t pull_pages_prepared_bytes = 0; // prepared next pages waiting (pull_prefetch)
+        std::uint64_t pull_pages_prepared_used = 0;
     };
     std::string render(const gauges& g) const;
 

@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 namespace fieldsync {
 namespace {
 
@@ -98,6 +101,71 @@ TEST(server_sync, pipelined_requests_are_answered_in_order) {
     EXPECT_EQ(c->read_reply().json.at("status").as_string(), "ok");
     EXPECT_EQ(c->read_reply().status, 404u);
     EXPECT_EQ(c->read_reply().json.as_object().count("cursor"), 1u);
+}
+
+// After a page that is not the last, the server prepares the next one while the tablet reads.
+// The tablet still gets every record once and then every later change, and a tablet revoked in
+// between gets nothing prepared for it.
+TEST(server_sync, pages_prepared_ahead_lose_nothing_and_are_not_served_to_a_revoked_tablet) {
+    server_fixture s;
+    auto la = s.enrol("fw_a"), lb = s.enrol("fw_a2");
+    replica a(":memory:", test_catalog(), la.device);
+    replica b(":memory:", test_catalog(), lb.device);
+    std::vector<uuid> ids;
+    for (int i = 0; i < 25; ++i)
+        ids.push_back(*a.create("item", item("记录" + std::to_string(i))));
+    auto c = s.client();
+    sync_over(*c, a, la.token);
+
+    auto metric = [&](const std::string& name) {
+        auto m = c->get("/metrics");
+        auto at = m.body.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::stod(m.body.substr(at + name.size() + 2));
+    };
+    auto pull_page = [&](replica& r, const std::string& token) {
+        auto reply = c->post("/v1/sync/pull", encode(r.next_pull(10)), token);
+        EXPECT_EQ(reply.status, 200) << reply.body;
+        auto res = decode_pull_result(reply.json);
+        EXPECT_TRUE(res) << reply.body;
+        if (!res)
+            return true;
+        r.apply_pull_result(*res);
+        return res->complete;
+    };
+    // First page of 10; the second is prepared meanwhile (waited for here, boundedly, so that
+    // the next request is answered from it whatever the machine's speed).
+    EXPECT_FALSE(pull_page(b, lb.token));
+    for (int i = 0; i < 600 && metric("fieldsync_pull_pages_prepared_bytes") <= 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Changes land after the second page was prepared: an edit of a record of the first page and
+    // a new record.
+    ASSERT_TRUE(a.update(ids[0], {{"count", 41}}));
+    auto late = *a.create("item", item("后来的"));
+    sync_over(*c, a, la.token); // (its own pulls may use prepared pages too)
+    const double used = metric("fieldsync_pull_pages_prepared_used_total");
+    EXPECT_FALSE(pull_page(b, lb.token)); // records 11-20, from the prepared page
+    EXPECT_EQ(metric("fieldsync_pull_pages_prepared_used_total"), used + 1);
+    for (int guard = 0; guard < 20 && !pull_page(b, lb.token); ++guard) {
+    }
+    EXPECT_EQ(b.get(ids[0])->fields.at("count").as_int64(), 41);
+    EXPECT_TRUE(b.get(late));
+    EXPECT_EQ(a.content_hash(), b.content_hash());
+
+    // A third tablet reads one page, is revoked, and asks for the prepared second page: refused.
+    auto lc = s.enrol("fw_a");
+    replica t(":memory:", test_catalog(), lc.device);
+    EXPECT_FALSE(pull_page(t, lc.token));
+    for (int i = 0; i < 600 && metric("fieldsync_pull_pages_prepared_bytes") <= 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+        sql::connection db(s.dir.file("fieldsync.db"), sql::open_mode::read_write);
+        sql::statement st(db.handle(), "UPDATE devices SET revoked_ms = 1 WHERE device = ?");
+        st.bind(1, std::string_view(lc.device));
+        st.run();
+    }
+    auto refused = c->post("/v1/sync/pull", encode(t.next_pull(10)), lc.token);
+    EXPECT_EQ(refused.status, 401) << refused.body;
+    EXPECT_EQ(refused.body.find("记录"), std::string::npos);
 }
 
 TEST(server_sync, enrolment_code_is_one_time) {
