@@ -190,15 +190,7 @@ void record_factory::new_record(std::string& out, std::uint64_t seq, const std::
         field(out, first, "household", in_quotes(household_), clock);
         // Yesterday, China time, in working hours.
         const std::int64_t day = (system_wall_ms() + 8 * 3600000) / 86400000 - 1;
-        std::int64_t z = day + 719468; // civil date from days (Howard Hinnant's algorithm)
-        const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        const std::int64_t doe = z - era * 146097;
-        const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        const std::int64_t mp = (5 * doy + 2) / 153;
-        const int d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-        const int m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-        const int y = static_cast<int>(yoe + era * 400 + (m <= 2));
+        const auto [y, m, d] = civil_from_days(day);
         const std::string date = std::to_string(y) + "-" + two(m) + "-" + two(d);
         field(out, first, "visited_at",
               in_quotes(date + "T" + two(9 + static_cast<int>(pick(8))) + ":" +
