@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints every figure docs/benchmarks.md quotes, in its order: the machine, all scenarios (with a
 # perf profile of the server for each), the growth series, and the in-process micro-benchmarks.
-# Usage: tests/bench/refresh.sh [BUILD_DIR] > bench-results.txt   (about 15-30 minutes)
+# Usage: tests/bench/refresh.sh [BUILD_DIR] > bench-results.txt   (about 10-20 minutes)
 # Needs build/bin/fieldsync, fieldsyncd and engine_bench (cmake --build build --target fieldsync
 # fieldsyncd engine_bench) and, for the profiles, perf (apt-get install linux-perf).
 set -euo pipefail
@@ -24,7 +24,18 @@ else
 fi
 
 echo
-echo "== all scenarios: $bin/fieldsync bench ${profile[*]}"
+echo "== all scenarios, three runs: $bin/fieldsync bench --json (medians by tests/bench/medians.py)"
+for i in 1 2 3; do
+    "$bin/fieldsync" bench --json >"$out/run$i.json"
+done
+if command -v python3 >/dev/null; then
+    python3 "$here/medians.py" "$out"/run*.json
+else
+    cat "$out"/run*.json
+fi
+
+echo
+echo "== all scenarios, profiled: $bin/fieldsync bench ${profile[*]}"
 "$bin/fieldsync" bench "${profile[@]}"
 
 echo
