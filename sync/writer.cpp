@@ -21,9 +21,27 @@ writer::writer(sql::connection conn, writer_config cfg) : conn_(std::move(conn))
     thread_ = std::thread([this] { loop(); });
 }
 
-int writer::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+int writer::on_wal_commit(void* self, sqlite3* db, const char*, int pages) {
     auto* w = static_cast<writer*>(self);
-    if (pages >= 0 && static_cast<std::size_t>(pages) >= w->cfg_.checkpoint_pages) {
+    if (pages < 0)
+        return SQLITE_OK;
+    const auto n = static_cast<std::size_t>(pages);
+    if (n >= w->cfg_.wal_pages_limit) {
+        // Under sustained writes the thread's checkpoints never catch up with the end of the WAL
+        // (the next group has begun before one ends), and the WAL only restarts from its
+        // beginning when a write transaction begins after a checkpoint copied all of it: it grew
+        // to 200 MB in a 300,000-record push-new run. Past the limit the writer copies it itself,
+        // between two groups, as SQLite's own automatic checkpoint would (after the thread's
+        // round in progress, if any); the next group then restarts the WAL.
+        {
+            std::unique_lock lock(w->mutex_);
+            w->checkpoint_wanted_ = false;
+            w->checkpoint_idle_cv_.wait(lock, [w] { return !w->checkpoint_running_; });
+        }
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        return SQLITE_OK;
+    }
+    if (n >= w->cfg_.checkpoint_pages) {
         std::lock_guard lock(w->mutex_);
         w->checkpoint_wanted_ = true;
         w->checkpoint_cv_.notify_one();
@@ -40,6 +58,7 @@ void writer::checkpoint_loop() {
             if (checkpoint_stopping_)
                 return;
             checkpoint_wanted_ = false;
+            checkpoint_running_ = true;
         }
         // PASSIVE: copies what no reader still needs and never blocks the writer or readers.
         // A failure (disk full, I/O error) loses nothing: the pages stay in the WAL and the next
@@ -55,10 +74,12 @@ void writer::checkpoint_loop() {
                                     {"what", sqlite3_errmsg(checkpoint_conn_->handle())}});
             line += '\n';
             std::cerr << line << std::flush;
-        } else if (rc == SQLITE_OK) {
-            std::lock_guard lock(mutex_);
-            ++checkpoints_;
         }
+        std::lock_guard lock(mutex_);
+        if (rc == SQLITE_OK)
+            ++checkpoints_;
+        checkpoint_running_ = false;
+        checkpoint_idle_cv_.notify_all();
     }
 }
 

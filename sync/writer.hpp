@@ -31,6 +31,9 @@ struct writer_config {
     // copies pages into the database file or waits for its fsync between two groups. 0: SQLite's
     // automatic checkpoint on the writer thread.
     std::size_t checkpoint_pages = 1000;
+    // Past this many pages in the WAL after a commit, the writer checkpoints on its own thread
+    // before the next group (see on_wal_commit): bounds the WAL under sustained writes.
+    std::size_t wal_pages_limit = 8000;
 };
 
 class writer {
@@ -76,7 +79,9 @@ private:
 
     std::optional<sql::connection> checkpoint_conn_; // used by checkpoint_thread_ only
     std::condition_variable checkpoint_cv_;
+    std::condition_variable checkpoint_idle_cv_;
     bool checkpoint_wanted_ = false;   // guarded by mutex_
+    bool checkpoint_running_ = false;  // guarded by mutex_
     bool checkpoint_stopping_ = false; // guarded by mutex_
     std::uint64_t checkpoints_ = 0;    // guarded by mutex_
     std::thread checkpoint_thread_;
