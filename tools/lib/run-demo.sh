@@ -30,7 +30,11 @@ db="$data/fieldsync.db"
 township=$(sqlite3 "$db" "SELECT code FROM divisions WHERE level = 9 ORDER BY code LIMIT 1")
 township_name=$(sqlite3 "$db" "SELECT name FROM divisions WHERE code = '$township'")
 add_user() { # username role password [township]
-    if ! fs users list --data "$data" | grep -q "^$1 "; then
+    # The list is read whole first: `fs users list | grep -q` let grep quit at the first match,
+    # and the SIGPIPE of the list's next write failed the pipeline (pipefail) now and then.
+    local users
+    users=$(fs users list --data "$data")
+    if ! grep -q "^$1 " <<<"$users"; then
         local scope=()
         [ -n "${4:-}" ] && scope=(--township "$4")
         printf '%s\n' "$3" | fs users add --data "$data" --username "$1" --role "$2" \
