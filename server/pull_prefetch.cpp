@@ -13,9 +13,10 @@ std::string pull_prefetch::key(std::string_view device, std::string_view scope,
     return k;
 }
 
-void pull_prefetch::expire(std::int64_t now_ms) {
+template <class Pred>
+void pull_prefetch::drop_if(Pred pred) {
     for (auto it = slots_.begin(); it != slots_.end();) {
-        if (now_ms - it->second.reserved_ms > settings_.keep_ms) {
+        if (pred(it->second)) {
             if (it->second.ready)
                 bytes_ -= it->second.ready->body.size();
             it = slots_.erase(it);
@@ -25,21 +26,17 @@ void pull_prefetch::expire(std::int64_t now_ms) {
     }
 }
 
+void pull_prefetch::expire(std::int64_t now_ms) {
+    drop_if([&](const slot& s) { return now_ms - s.reserved_ms > settings_.keep_ms; });
+}
+
 bool pull_prefetch::reserve(const std::string& key, std::string_view device, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     expire(now_ms);
     if (slots_.contains(key))
         return false;
     // One prepared page per tablet: a tablet that started over drops what it no longer needs.
-    for (auto it = slots_.begin(); it != slots_.end();) {
-        if (it->second.device == device) {
-            if (it->second.ready)
-                bytes_ -= it->second.ready->body.size();
-            it = slots_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    drop_if([&](const slot& s) { return s.device == device; });
     if (bytes_ >= settings_.max_bytes)
         return false;
     slots_.emplace(key, slot{std::string(device), now_ms, std::nullopt});

@@ -61,6 +61,8 @@ private:
         std::int64_t reserved_ms = 0;
         std::optional<page> ready;
     };
+    template <class Pred>
+    void drop_if(Pred pred);          // mutex_ held
     void expire(std::int64_t now_ms); // mutex_ held
 
     settings settings_;

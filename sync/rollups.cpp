@@ -34,6 +34,11 @@ struct event {
     std::string record; // the record it comes from (stored events only)
 };
 
+// An event counts in the figures of its month and of the later months of that year.
+bool reaches(const event& e, std::string_view month) {
+    return e.month.compare(0, 4, month, 0, 4) == 0 && e.month <= month;
+}
+
 std::string_view str(const json::object& o, std::string_view k) {
     const auto* v = o.if_contains(k);
     return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view{};
@@ -166,11 +171,9 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
     const bool dated = parse_date(birth).has_value();
     std::string t(township);
     for (const auto& m : months) {
-        // An event counts from its month to the end of that year.
         auto has = [&](std::string_view kind) {
-            return std::any_of(events.begin(), events.end(), [&](const event& e) {
-                return e.kind == kind && e.month.compare(0, 4, m, 0, 4) == 0 && e.month <= m;
-            });
+            return std::any_of(events.begin(), events.end(),
+                               [&](const event& e) { return e.kind == kind && reaches(e, m); });
         };
         if (unemployed && dated && (gender == "male" || gender == "female")) {
             int age = age_at_month_end(birth, m);
@@ -227,9 +230,7 @@ std::vector<std::string> months_moved_by(const std::vector<std::string>& opened,
                                          const std::vector<event>& a, const std::vector<event>& b) {
     std::vector<std::string> out;
     for (const auto& m : opened) {
-        auto moves = [&](const event& e) {
-            return e.month.compare(0, 4, m, 0, 4) == 0 && e.month <= m;
-        };
+        auto moves = [&](const event& e) { return reaches(e, m); };
         if (std::any_of(a.begin(), a.end(), moves) || std::any_of(b.begin(), b.end(), moves))
             out.push_back(m);
     }
