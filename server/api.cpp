@@ -337,7 +337,7 @@ void api::handle(http_request req, reply_fn reply) {
         res.content_type = "text/plain; version=0.0.4; charset=utf-8";
         res.body = metrics_.render({writer_.queue_depth(), readers_.queue_depth(),
                                     writer_.groups_committed(), writer_.checkpoints(),
-                                    prefetch_.bytes(), prefetch_.hits()});
+                                    prefetch_.bytes(), prefetch_.hits(), prefetch_.waited()});
         return ctx->send(std::move(res));
     }
 
@@ -511,32 +511,49 @@ void api::handle(http_request req, reply_fn reply) {
 
 void api::answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
                       const pull_request& req) {
-    http_response answer;
-    std::string next;
-    bool last = true;
     auto key = pull_prefetch::key(who.device, who.where.fingerprint(), req.cursor, req.limit);
-    if (auto kept = prefetch_.take(key, now_ms())) {
-        ctx->facts.changes = kept->changes;
-        answer.body = std::move(kept->body);
-        next = std::move(kept->cursor);
-        last = kept->last;
-    } else {
-        auto res = engine_.pull(c, who, req, /*raw_json=*/true);
-        if (!res) {
-            if (res.error() == errc::bad_cursor)
-                return ctx->fail(400, "bad_cursor",
-                                 "the cursor was not issued by this server; pull from the "
-                                 "beginning (no cursor)");
-            return ctx->fail(500, "internal", "the pull failed");
-        }
-        ctx->facts.changes = res->raw_count;
-        answer.body = serialize(*res); // stored JSON copied, not parsed and re-serialised
-        next = res->cursor;
-        last = res->complete || res->reset;
+    // A page still being prepared is waited for; if it does not come the request computes it on
+    // a reader like any other.
+    auto taken = prefetch_.take(key, now_ms(), [this, ctx, who, req](auto page) {
+        if (page)
+            return send_page(ctx, who, req.limit, std::move(*page));
+        readers_.submit([this, ctx, who, req](sql::connection& rc) {
+            try {
+                compute_page(ctx, rc, who, req);
+            } catch (const std::exception& e) {
+                ctx->read_failed(e);
+            }
+        });
+    });
+    if (taken.ready)
+        return send_page(ctx, who, req.limit, std::move(*taken.ready));
+    if (!taken.waiting)
+        compute_page(ctx, c, who, req);
+}
+
+void api::compute_page(const std::shared_ptr<context>& ctx, sql::connection& c,
+                       const principal& who, const pull_request& req) {
+    auto res = engine_.pull(c, who, req, /*raw_json=*/true);
+    if (!res) {
+        if (res.error() == errc::bad_cursor)
+            return ctx->fail(400, "bad_cursor",
+                             "the cursor was not issued by this server; pull from the "
+                             "beginning (no cursor)");
+        return ctx->fail(500, "internal", "the pull failed");
     }
+    // The stored JSON is copied, not parsed and re-serialised.
+    send_page(ctx, who, req.limit,
+              {serialize(*res), res->raw_count, res->cursor, res->complete || res->reset});
+}
+
+void api::send_page(const std::shared_ptr<context>& ctx, const principal& who, std::uint32_t limit,
+                    pull_prefetch::page page) {
+    ctx->facts.changes = page.changes;
+    http_response answer;
+    answer.body = std::move(page.body);
     ctx->send(std::move(answer));
-    if (!last)
-        prepare_next_page(who, std::move(next), req.limit);
+    if (!page.last)
+        prepare_next_page(who, std::move(page.cursor), limit);
 }
 
 void api::prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit) {

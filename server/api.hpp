@@ -103,6 +103,12 @@ private:
     // Answers an authenticated pull, from a page prepared in advance when there is one.
     void answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
                      const pull_request& req);
+    // Computes a pull's page on this reader and sends it.
+    void compute_page(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
+                      const pull_request& req);
+    // Sends a page and, unless it was the last, prepares the next one.
+    void send_page(const std::shared_ptr<context>& ctx, const principal& who, std::uint32_t limit,
+                   pull_prefetch::page page);
     // Prepares the page after `cursor` on a reader while the current one travels.
     void prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit);
 

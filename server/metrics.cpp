@@ -84,6 +84,9 @@ std::string metrics::render(const gauges& g) const {
     counter("fieldsync_pull_pages_prepared_used_total",
             "Pull pages answered from a page prepared while the previous one travelled.",
             g.pull_pages_prepared_used);
+    counter("fieldsync_pull_pages_prepared_waited_total",
+            "Of those, pages the request waited for because they were still being prepared.",
+            g.pull_pages_prepared_waited);
     gauge("fieldsync_pull_pages_prepared_bytes", "Prepared pull pages waiting to be asked for.",
           static_cast<std::int64_t>(g.pull_pages_prepared_bytes));
     gauge("fieldsync_open_connections", "Open client connections.", open_connections_.load());

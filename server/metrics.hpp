@@ -36,6 +36,7 @@ public:
         std::uint64_t writer_checkpoints = 0;
         std::size_t pull_pages_prepared_bytes = 0; // prepared next pages waiting (pull_prefetch)
         std::uint64_t pull_pages_prepared_used = 0;
+        std::uint64_t pull_pages_prepared_waited = 0; // of which the request waited for
     };
     std::string render(const gauges& g) const;
 

@@ -4,7 +4,9 @@
 // and read the current one; until then the server's readers would sit idle. After answering a page
 // that was not the last, the server computes the next one on a reader (the same engine::pull the
 // request would run) and keeps its answer here for a short while. When the tablet's request for it
-// arrives (same device, same scope, same cursor and page size) the kept answer is sent at once.
+// arrives (same device, same scope, same cursor and page size) the kept answer is sent at once;
+// if the page is still being computed the request waits for it rather than computing it a second
+// time next to the first (on two cores that doubled the work and the wait).
 // The request is authenticated as usual first, so a revoked tablet or a moved worker never gets a
 // kept page; the page is as of a snapshot a few milliseconds older than the request, which is what
 // a server that answered slightly sooner would have sent.
@@ -14,10 +16,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fieldsync::server {
 
@@ -49,27 +53,41 @@ public:
     void fill(const std::string& key, page p);
     // Forgets a reserved slot whose page could not be computed.
     void cancel(const std::string& key);
-    // Takes the ready page for `key`, if any (a page still being computed is not waited for).
-    std::optional<page> take(const std::string& key, std::int64_t now_ms);
+    // Called once with the page a request waited for, or with nothing if it will not come
+    // (could not be computed, was dropped): then the request computes its page itself.
+    using waiter = std::function<void(std::optional<page>)>;
+    struct taken {
+        std::optional<page> ready; // the page, if it was ready
+        bool waiting = false;      // it is being computed: `then` will be called
+    };
+    // Takes the ready page for `key`, if any. If it is still being computed and `then` is given,
+    // `then` is kept and called by whichever thread finishes or drops the slot (never under this
+    // object's lock, never from inside this call).
+    taken take(const std::string& key, std::int64_t now_ms, waiter then = {});
 
     std::size_t bytes() const;
-    std::uint64_t hits() const;
+    std::uint64_t hits() const;   // pages used (ready or waited for)
+    std::uint64_t waited() const; // of which waited for
 
 private:
     struct slot {
         std::string device;
         std::int64_t reserved_ms = 0;
         std::optional<page> ready;
+        waiter then; // a request waiting for the page (only while it is not ready)
     };
+    using waiters = std::vector<waiter>; // to be told "nothing", after the lock is released
     template <class Pred>
-    void drop_if(Pred pred);          // mutex_ held
-    void expire(std::int64_t now_ms); // mutex_ held
+    void drop_if(Pred pred, waiters& dropped);          // mutex_ held
+    void expire(std::int64_t now_ms, waiters& dropped); // mutex_ held
+    static void tell_nothing(waiters& dropped);
 
     settings settings_;
     mutable std::mutex mutex_;
     std::map<std::string, slot, std::less<>> slots_; // guarded by mutex_
     std::size_t bytes_ = 0;                          // guarded by mutex_
     std::uint64_t hits_ = 0;                         // guarded by mutex_
+    std::uint64_t waited_ = 0;                       // guarded by mutex_
 };
 
 } // namespace fieldsync::server
