@@ -511,12 +511,12 @@ void api::handle(http_request req, reply_fn reply) {
 
 void api::answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
                       const pull_request& req) {
-    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), req.cursor, req.limit);
+    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), req);
     // A page still being prepared is waited for; if it does not come the request computes it on
     // a reader like any other.
     auto taken = prefetch_.take(key, now_ms(), [this, ctx, who, req](auto page) {
         if (page)
-            return send_page(ctx, who, req.limit, std::move(*page));
+            return send_page(ctx, who, req, std::move(*page));
         readers_.submit([this, ctx, who, req](sql::connection& rc) {
             try {
                 compute_page(ctx, rc, who, req);
@@ -526,7 +526,7 @@ void api::answer_pull(const std::shared_ptr<context>& ctx, sql::connection& c, c
         });
     });
     if (taken.ready)
-        return send_page(ctx, who, req.limit, std::move(*taken.ready));
+        return send_page(ctx, who, req, std::move(*taken.ready));
     if (!taken.waiting)
         compute_page(ctx, c, who, req);
 }
@@ -542,36 +542,35 @@ void api::compute_page(const std::shared_ptr<context>& ctx, sql::connection& c,
         return ctx->fail(500, "internal", "the pull failed");
     }
     // The stored JSON is copied, not parsed and re-serialised.
-    send_page(ctx, who, req.limit,
+    send_page(ctx, who, req,
               {serialize(*res), res->raw_count, res->cursor, res->complete || res->reset});
 }
 
-void api::send_page(const std::shared_ptr<context>& ctx, const principal& who, std::uint32_t limit,
-                    pull_prefetch::page page) {
+void api::send_page(const std::shared_ptr<context>& ctx, const principal& who,
+                    const pull_request& req, pull_prefetch::page page) {
     ctx->facts.changes = page.changes;
     http_response answer;
     answer.body = std::move(page.body);
     ctx->send(std::move(answer));
     if (!page.last)
-        prepare_next_page(who, std::move(page.cursor), limit);
+        prepare_next_page(who, pull_request{std::move(page.cursor), req.limit, req.shared_clocks});
 }
 
-void api::prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit) {
-    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), cursor, limit);
+void api::prepare_next_page(const principal& who, pull_request next) {
+    auto key = pull_prefetch::key(who.device, who.where.fingerprint(), next);
     if (shutting_down_ || !prefetch_.reserve(key, who.device, now_ms()))
         return;
-    readers_.submit(
-        [this, who, cursor = std::move(cursor), limit, key = std::move(key)](sql::connection& c) {
-            try {
-                auto res = engine_.pull(c, who, pull_request{cursor, limit}, /*raw_json=*/true);
-                if (!res)
-                    return prefetch_.cancel(key);
-                prefetch_.fill(key, {serialize(*res), res->raw_count, res->cursor,
-                                     res->complete || res->reset});
-            } catch (const std::exception&) {
-                prefetch_.cancel(key); // the tablet's own request will meet the error and report it
-            }
-        });
+    readers_.submit([this, who, next = std::move(next), key = std::move(key)](sql::connection& c) {
+        try {
+            auto res = engine_.pull(c, who, next, /*raw_json=*/true);
+            if (!res)
+                return prefetch_.cancel(key);
+            prefetch_.fill(
+                key, {serialize(*res), res->raw_count, res->cursor, res->complete || res->reset});
+        } catch (const std::exception&) {
+            prefetch_.cancel(key); // the tablet's own request will meet the error and report it
+        }
+    });
 }
 
 // Runs on a reader thread with the caller authenticated: pushes and admin endpoints.

@@ -107,10 +107,10 @@ private:
     void compute_page(const std::shared_ptr<context>& ctx, sql::connection& c, const principal& who,
                       const pull_request& req);
     // Sends a page and, unless it was the last, prepares the next one.
-    void send_page(const std::shared_ptr<context>& ctx, const principal& who, std::uint32_t limit,
-                   pull_prefetch::page page);
-    // Prepares the page after `cursor` on a reader while the current one travels.
-    void prepare_next_page(const principal& who, std::string cursor, std::uint32_t limit);
+    void send_page(const std::shared_ptr<context>& ctx, const principal& who,
+                   const pull_request& req, pull_prefetch::page page);
+    // Prepares the page `next` asks for on a reader while the current one travels.
+    void prepare_next_page(const principal& who, pull_request next);
 
     const config& cfg_;
     engine& engine_;

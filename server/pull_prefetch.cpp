@@ -5,11 +5,12 @@
 namespace fieldsync::server {
 
 std::string pull_prefetch::key(std::string_view device, std::string_view scope,
-                               std::string_view cursor, std::uint32_t limit) {
+                               const pull_request& req) {
     std::string k;
-    k.reserve(device.size() + scope.size() + cursor.size() + 16);
-    k.append(device).append(1, '\n').append(scope).append(1, '\n').append(cursor);
-    k.append(1, '\n').append(std::to_string(limit));
+    k.reserve(device.size() + scope.size() + req.cursor.size() + 16);
+    k.append(device).append(1, '\n').append(scope).append(1, '\n').append(req.cursor);
+    k.append(1, '\n').append(std::to_string(req.limit));
+    k.append(req.shared_clocks ? "\ns" : "\nf");
     return k;
 }
 

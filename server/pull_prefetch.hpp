@@ -14,6 +14,8 @@
 // Thread-safety: every member function may be called from any thread.
 #pragma once
 
+#include "sync/protocol.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -41,9 +43,10 @@ public:
     pull_prefetch() : pull_prefetch(settings{}) {}
     explicit pull_prefetch(settings s) : settings_(s) {}
 
-    // The key of a pull: who asks (device and scope fingerprint), from where, how much.
-    static std::string key(std::string_view device, std::string_view scope, std::string_view cursor,
-                           std::uint32_t limit);
+    // The key of a pull: who asks (device and scope fingerprint), from where, how much, in which
+    // form.
+    static std::string key(std::string_view device, std::string_view scope,
+                           const pull_request& req);
 
     // Reserves the slot for `key` before the page is computed. False if the slot is taken or
     // memory is short: do not compute it. Replaces any slot the same device had.

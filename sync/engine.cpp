@@ -171,6 +171,7 @@ std::optional<stored_record> load_record(sql::connection& c, const uuid& id,
     r.village = std::string(s->text(3));
     r.fields = parse_object(s->text(4), sp);
     r.clocks = parse_object(s->text(5), sp);
+    expand_clocks(r.clocks, r.fields);
     return r;
 }
 
@@ -590,7 +591,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         const auto* del = proposed.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
         std::string fields_text = json::serialize(proposed);
-        std::string clocks_text = json::serialize(clocks);
+        std::string clocks_text = share_clocks(clocks);
         std::optional<std::string_view> village_col;
         if (!village.empty())
             village_col = village;
@@ -836,12 +837,18 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
         const auto id = uuid::from_blob(s->blob(2)).value_or(uuid{});
         last = seq;
         if (raw_json) {
-            // Straight from the row into the answer's text: no copy per record.
+            // Straight from the row into the answer's text: no copy per record (but for a client
+            // that reads only one clock per field).
             if (out.raw_count++ > 0)
                 out.changes_json += ',';
+            std::string expanded;
+            if (!outside && !req.shared_clocks)
+                expanded = expanded_clocks_text(s->text(3), s->text(4));
             append_change(out.changes_json, s->text(1), id, outside,
                           outside ? std::string_view{} : s->text(3),
-                          outside ? std::string_view{} : s->text(4));
+                          outside             ? std::string_view{}
+                          : req.shared_clocks ? s->text(4)
+                                              : std::string_view(expanded));
             // Room for a page of rows like the first: regrowing the text as it fills cost a
             // third of a page's time.
             if (out.raw_count == 1)
@@ -857,6 +864,7 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
         if (!outside) {
             r.fields = parse_object(s->text(3));
             r.clocks = parse_object(s->text(4));
+            expand_clocks(r.clocks, r.fields);
         }
         out.changes.push_back(std::move(r));
     }
@@ -894,8 +902,10 @@ std::string engine::content_hash(sql::connection& c, const scope& where) {
     while (s->step()) {
         if (!where.contains(s->text(4), s->text(5)))
             continue;
-        h.add(uuid::from_blob(s->blob(0)).value_or(uuid{}), s->text(1), parse_object(s->text(2)),
-              parse_object(s->text(3)));
+        auto fields = parse_object(s->text(2));
+        auto clocks = parse_object(s->text(3));
+        expand_clocks(clocks, fields);
+        h.add(uuid::from_blob(s->blob(0)).value_or(uuid{}), s->text(1), fields, clocks);
     }
     return h.finish();
 }

@@ -1,10 +1,12 @@
 #include "sync/protocol.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace fieldsync {
 
@@ -180,6 +182,11 @@ result<pull_request> decode_pull(const json::value& v, std::string* why) {
             return bad<pull_request>(why, "\"limit\" must be a positive integer");
         r.limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(*n, max_pull_limit));
     }
+    if (auto* sc = o.if_contains("shared_clocks"); sc && !sc->is_null()) {
+        if (!sc->is_bool())
+            return bad<pull_request>(why, "\"shared_clocks\" must be true or false");
+        r.shared_clocks = sc->as_bool();
+    }
     return r;
 }
 
@@ -211,7 +218,60 @@ json::value encode(const push_request& r) {
 json::value encode(const pull_request& r) {
     json::object o{{"limit", r.limit}};
     o["cursor"] = r.cursor.empty() ? json::value(nullptr) : json::value(r.cursor);
+    if (r.shared_clocks)
+        o["shared_clocks"] = true;
     return o;
+}
+
+std::string share_clocks(const json::object& clocks) {
+    // The most common clock (a record has a few dozen fields at most).
+    std::string_view common;
+    std::size_t best = 1;
+    for (auto i = clocks.begin(); i != clocks.end(); ++i) {
+        if (!i->value().is_string() || i->key() == shared_clock_key)
+            continue;
+        std::string_view c = i->value().get_string();
+        if (c == common)
+            continue;
+        std::size_t n = 0;
+        for (auto j = i; j != clocks.end(); ++j)
+            n += j->value().is_string() && j->value().get_string() == c;
+        if (n > best) {
+            best = n;
+            common = c;
+        }
+    }
+    if (common.empty())
+        return json::serialize(clocks);
+    json::object out(clocks.storage());
+    out.reserve(clocks.size() - best + 1);
+    out.emplace(shared_clock_key, common);
+    for (const auto& kv : clocks)
+        if (!(kv.value().is_string() && kv.value().get_string() == common))
+            out.emplace(kv.key(), kv.value());
+    return json::serialize(out);
+}
+
+void expand_clocks(json::object& clocks, const json::object& fields) {
+    auto it = clocks.find(shared_clock_key);
+    if (it == clocks.end())
+        return;
+    json::value common = std::move(it->value());
+    clocks.erase(it);
+    for (const auto& kv : fields)
+        if (!clocks.contains(kv.key()))
+            clocks.emplace(kv.key(), common);
+}
+
+std::string expanded_clocks_text(std::string_view fields_json, std::string_view clocks_json) {
+    auto clocks = json::parse(clocks_json);
+    if (!clocks.is_object() || !clocks.as_object().contains(shared_clock_key))
+        return std::string(clocks_json);
+    auto fields = json::parse(fields_json);
+    if (!fields.is_object())
+        throw std::runtime_error("stored fields are not a JSON object");
+    expand_clocks(clocks.as_object(), fields.as_object());
+    return json::serialize(clocks);
 }
 
 json::value encode(const mutation_ack& a) {
@@ -453,6 +513,7 @@ result<pull_result> decode_pull_result(const json::value& v, std::string* why) {
             return bad<pull_result>(why, "change lacks collection, id, fields or clocks");
         r.changes.push_back(record_state{std::string(coll->as_string()), *u, fields->as_object(),
                                          clocks->as_object(), 0, false});
+        expand_clocks(r.changes.back().clocks, r.changes.back().fields);
     }
     return r;
 }

@@ -340,6 +340,7 @@ pull_request replica::next_pull(std::uint32_t limit) {
     pull_request r;
     r.cursor = meta_text(db_, "cursor").value_or("");
     r.limit = limit;
+    r.shared_clocks = true; // decode_pull_result expands them
     return r;
 }
 

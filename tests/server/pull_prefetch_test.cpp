@@ -27,7 +27,7 @@ struct told {
     }
 };
 
-const std::string key_a = pull_prefetch::key("dev-a", "scope", "c1", 100);
+const std::string key_a = pull_prefetch::key("dev-a", "scope", {"c1", 100});
 
 } // namespace
 
@@ -90,7 +90,7 @@ TEST(pull_prefetch, a_waiting_request_is_told_when_the_page_will_not_come) {
         ASSERT_TRUE(store.reserve(key_a, "dev-a", 0));
         told t;
         ASSERT_TRUE(store.take(key_a, 1, t.waiter()).waiting);
-        const auto other = pull_prefetch::key("dev-a", "scope", "c9", 100);
+        const auto other = pull_prefetch::key("dev-a", "scope", {"c9", 100});
         ASSERT_TRUE(store.reserve(other, "dev-a", 2));
         ASSERT_EQ(t.calls.size(), 1u);
         EXPECT_EQ(t.calls[0], std::nullopt);
@@ -101,7 +101,7 @@ TEST(pull_prefetch, a_waiting_request_is_told_when_the_page_will_not_come) {
         ASSERT_TRUE(store.reserve(key_a, "dev-a", 0));
         told t;
         ASSERT_TRUE(store.take(key_a, 10, t.waiter()).waiting);
-        (void)store.take(pull_prefetch::key("dev-b", "scope", "c1", 100), 5000);
+        (void)store.take(pull_prefetch::key("dev-b", "scope", {"c1", 100}), 5000);
         ASSERT_EQ(t.calls.size(), 1u);
         EXPECT_EQ(t.calls[0], std::nullopt);
     }

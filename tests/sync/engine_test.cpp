@@ -527,5 +527,74 @@ TEST(engine_server_writes, observers_see_every_accepted_change_once) {
     EXPECT_EQ(obs.changes, 2);
 }
 
+TEST(engine, records_are_stored_with_shared_clocks_and_older_apps_still_pull_one_per_field) {
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("张三"));
+    server.sync(a, worker("tab-a"));
+    ASSERT_TRUE(a.update(id, {{"count", 7}}));
+    server.sync(a, worker("tab-a"));
+    {
+        sql::statement s(server.db.handle(), "SELECT fields, clocks FROM records WHERE id = ?");
+        s.bind(1, id.span());
+        ASSERT_TRUE(s.step());
+        auto fields = json::parse(s.text(0)).as_object();
+        auto clocks = json::parse(s.text(1)).as_object();
+        // Every field but the edited one shares the creation's clock: one entry for them all.
+        EXPECT_EQ(clocks.size(), 2u) << s.text(1);
+        EXPECT_TRUE(clocks.contains("*"));
+        EXPECT_TRUE(clocks.contains("count"));
+        EXPECT_GT(fields.size(), 3u);
+    }
+    // Pulled as text, the way the server sends it: the shared form only to a client that asked.
+    for (bool shared : {false, true}) {
+        pull_request req;
+        req.shared_clocks = shared;
+        auto res = server.eng.pull(server.db, worker("tab-b"), req, /*raw_json=*/true);
+        ASSERT_TRUE(res);
+        auto doc = json::parse(serialize(*res));
+        const auto& change = doc.at("changes").at(0).as_object();
+        const auto& clocks = change.at("clocks").as_object();
+        EXPECT_EQ(clocks.contains("*"), shared);
+        if (!shared) {
+            for (const auto& kv : change.at("fields").as_object())
+                EXPECT_TRUE(clocks.contains(kv.key())) << kv.key();
+        }
+        auto decoded = decode_pull_result(doc);
+        ASSERT_TRUE(decoded);
+        EXPECT_EQ(decoded->changes.at(0).clocks, stored_clocks(server, id));
+    }
+    replica b(":memory:", test_catalog(), "tab-b");
+    server.sync(b, worker("tab-b"));
+    EXPECT_EQ(b.content_hash(), server.hash());
+    EXPECT_EQ(a.content_hash(), server.hash());
+}
+
+TEST(engine, records_stored_with_one_clock_per_field_are_still_merged_and_served) {
+    // A database written before clocks were shared.
+    server_harness server;
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto id = *a.create("item", item("李四"));
+    server.sync(a, worker("tab-a"));
+    const auto per_field = json::serialize(stored_clocks(server, id));
+    {
+        sql::statement s(server.db.handle(), "UPDATE records SET clocks = ? WHERE id = ?");
+        s.bind(1, std::string_view(per_field));
+        s.bind(2, id.span());
+        s.run();
+    }
+    const auto hash = server.hash();
+    replica b(":memory:", test_catalog(), "tab-b");
+    server.sync(b, worker("tab-b"));
+    EXPECT_EQ(b.content_hash(), hash);
+    ASSERT_TRUE(b.update(id, {{"count", 3}}));
+    server.sync(b, worker("tab-b"));
+    server.sync(a, worker("tab-a"));
+    EXPECT_EQ(server.count("SELECT count(*) FROM conflicts"), 0);
+    EXPECT_EQ(a.get(id)->fields.at("count").as_int64(), 3);
+    EXPECT_EQ(a.content_hash(), server.hash());
+    EXPECT_EQ(b.content_hash(), server.hash());
+}
+
 } // namespace
 } // namespace fieldsync

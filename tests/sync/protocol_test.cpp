@@ -511,5 +511,60 @@ TEST(protocol, serialized_pull_result_reads_back_as_the_encoded_one) {
     EXPECT_EQ(json::parse(serialize(r)), encode(r));
 }
 
+TEST(protocol, shared_clocks_give_every_field_its_clock_back) {
+    // A new record: every field has the same clock, stored and pulled as one entry.
+    json::object fields{{"name", "张三"}, {"count", 2}, {"township", "t1"}};
+    json::object clocks{{"name", "5:0:tab-a"}, {"count", "5:0:tab-a"}, {"township", "5:0:tab-a"}};
+    auto shared = share_clocks(clocks);
+    EXPECT_EQ(shared, R"({"*":"5:0:tab-a"})");
+    auto back = json::parse(shared).as_object();
+    expand_clocks(back, fields);
+    EXPECT_EQ(back, clocks);
+
+    // An edited record: the most common clock is shared, the others stay per field.
+    clocks["count"] = "9:1:tab-b";
+    fields["_deleted"] = false;
+    clocks["_deleted"] = "9:1:tab-b";
+    fields["note"] = nullptr;
+    clocks["note"] = "7:0:tab-a";
+    shared = share_clocks(clocks);
+    back = json::parse(shared).as_object();
+    EXPECT_EQ(back.size(), 4u); // "*" (name, township) + count, _deleted, note
+    EXPECT_EQ(back.at("*"), "5:0:tab-a");
+    expand_clocks(back, fields);
+    EXPECT_EQ(back, clocks);
+    EXPECT_EQ(json::parse(expanded_clocks_text(json::serialize(fields), shared)), clocks);
+
+    // No clock shared by two fields: kept as it is; and the per-field form is still read.
+    json::object distinct{{"name", "1:0:a"}, {"count", "2:0:a"}};
+    EXPECT_EQ(json::parse(share_clocks(distinct)), distinct);
+    auto same = distinct;
+    expand_clocks(same, fields);
+    EXPECT_EQ(same, distinct);
+    EXPECT_EQ(expanded_clocks_text(json::serialize(fields), json::serialize(distinct)),
+              json::serialize(distinct));
+}
+
+TEST(protocol, a_pull_asks_for_shared_clocks_only_when_the_client_reads_them) {
+    auto plain = decode_pull(json::parse(R"({"cursor": null, "limit": 10})"));
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain->shared_clocks); // an older app
+    auto shared = decode_pull(json::parse(R"({"limit": 10, "shared_clocks": true})"));
+    ASSERT_TRUE(shared);
+    EXPECT_TRUE(shared->shared_clocks);
+    EXPECT_TRUE(decode_pull(encode(*shared))->shared_clocks);
+    std::string why;
+    EXPECT_FALSE(decode_pull(json::parse(R"({"shared_clocks": "yes"})"), &why));
+    EXPECT_NE(why.find("shared_clocks"), std::string::npos);
+
+    // A pulled change in the shared form reads back with one clock per field.
+    auto res = decode_pull_result(json::parse(
+        R"({"changes": [{"collection": "item", "id": "019b0124-4990-702a-a342-b68f2f83087b",
+            "fields": {"name": "张三", "count": 2}, "clocks": {"*": "5:0:tab-a", "count": "6:0:b"}}],
+            "cursor": "c", "complete": true, "server_clock": "7:0:srv"})"));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->changes.at(0).clocks, (json::object{{"name", "5:0:tab-a"}, {"count", "6:0:b"}}));
+}
+
 } // namespace
 } // namespace fieldsync

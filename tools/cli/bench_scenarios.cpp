@@ -183,7 +183,7 @@ std::int64_t pull_all(tablet& t, std::uint32_t limit, latencies& lat, std::size_
     for (int pages = 0; pages < 1000000; ++pages) {
         std::string body = "{\"cursor\":";
         body += t.cursor.empty() ? "null" : "\"" + t.cursor + "\"";
-        body += ",\"limit\":" + std::to_string(limit) + "}";
+        body += ",\"limit\":" + std::to_string(limit) + ",\"shared_clocks\":true}";
         const auto t0 = clock_type::now();
         auto r = t.conn->post("/v1/sync/pull", std::move(body), t.token);
         lat.add(ms_since(t0));
