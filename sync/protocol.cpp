@@ -98,6 +98,18 @@ void read_mutation_body(const json::object& o, mutation& m) {
     auto* fields = o.if_contains("fields");
     if (!fields || !fields->is_object() || fields->as_object().empty())
         return malformed("empty_mutation");
+    // A clock and base given at the mutation are those of every field that gives none.
+    std::optional<hlc> shared_clock, shared_base;
+    if (auto* c = o.if_contains("clock")) {
+        shared_clock = c->is_string() ? hlc::parse(c->as_string()) : std::nullopt;
+        if (!shared_clock)
+            return malformed("bad_clock");
+    }
+    if (auto* b = o.if_contains("base"); b && !b->is_null()) {
+        shared_base = b->is_string() ? hlc::parse(b->as_string()) : std::nullopt;
+        if (!shared_base)
+            return malformed("bad_clock");
+    }
     m.fields.reserve(fields->as_object().size());
     for (const auto& kv : fields->as_object()) {
         if (!kv.value().is_object())
@@ -105,21 +117,55 @@ void read_mutation_body(const json::object& o, mutation& m) {
         const auto& fo = kv.value().as_object();
         auto* value = fo.if_contains("value");
         auto* clock = fo.if_contains("clock");
-        auto* base = fo.if_contains("base");
-        if (!value || !clock || !clock->is_string())
+        if (!value)
             return malformed("bad_clock", kv.key());
-        auto c = hlc::parse(clock->as_string());
+        std::optional<hlc> c = shared_clock;
+        if (clock)
+            c = clock->is_string() ? hlc::parse(clock->as_string()) : std::nullopt;
         if (!c)
             return malformed("bad_clock", kv.key());
-        field_write w{*value, std::move(*c), std::nullopt};
-        if (base && !base->is_null()) {
-            auto b = base->is_string() ? hlc::parse(base->as_string()) : std::nullopt;
-            if (!b)
-                return malformed("bad_clock", kv.key());
-            w.base = std::move(*b);
+        field_write w{*value, std::move(*c), shared_base};
+        if (auto* base = fo.if_contains("base")) {
+            w.base = std::nullopt;
+            if (!base->is_null()) {
+                auto b = base->is_string() ? hlc::parse(base->as_string()) : std::nullopt;
+                if (!b)
+                    return malformed("bad_clock", kv.key());
+                w.base = std::move(*b);
+            }
         }
         m.fields.emplace_back(std::string(kv.key()), std::move(w));
     }
+}
+
+// A mutation as a push carries it: a clock (and a base) shared by all its fields — a tablet
+// stamps one save with one clock — is written once, at the mutation.
+json::value encode_for_push(const mutation& m) {
+    if (!m.malformed_code.empty() || m.fields.empty())
+        return encode(m);
+    const auto& first = m.fields.front().second;
+    bool one_clock = true, one_base = true;
+    for (const auto& [name, w] : m.fields) {
+        one_clock = one_clock && w.clock == first.clock;
+        one_base = one_base && w.base == first.base;
+    }
+    json::object fields;
+    fields.reserve(m.fields.size());
+    for (const auto& [name, w] : m.fields) {
+        json::object f{{"value", w.value}};
+        if (!one_clock)
+            f["clock"] = w.clock.to_string();
+        if (!one_base && w.base)
+            f["base"] = w.base->to_string();
+        fields[name] = std::move(f);
+    }
+    json::object o{{"seq", m.seq}, {"collection", m.collection}, {"id", m.id.to_string()}};
+    if (one_clock)
+        o["clock"] = first.clock.to_string();
+    if (one_base && first.base)
+        o["base"] = first.base->to_string();
+    o["fields"] = std::move(fields);
+    return o;
 }
 
 std::optional<hlc> clock_of(const json::object& o, std::string_view key) {
@@ -211,7 +257,7 @@ json::value encode(const push_request& r) {
     json::array ms;
     ms.reserve(r.mutations.size());
     for (const auto& m : r.mutations)
-        ms.push_back(encode(m));
+        ms.push_back(encode_for_push(m));
     return json::object{{"schema_version", r.schema_version}, {"mutations", std::move(ms)}};
 }
 

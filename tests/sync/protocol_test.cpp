@@ -258,6 +258,93 @@ TEST(protocol, push_request_round_trip) {
     EXPECT_EQ(json::serialize(encode(*back)), text);
 }
 
+TEST(protocol, a_push_writes_a_clock_and_base_shared_by_all_fields_once) {
+    auto round_trip = [](const mutation& m) {
+        push_request r;
+        r.schema_version = 1;
+        r.mutations.push_back(m);
+        auto doc = encode(r);
+        auto back = decode_push(parse(json::serialize(doc)));
+        EXPECT_TRUE(back);
+        if (back) {
+            const auto& b = back->mutations.at(0);
+            EXPECT_TRUE(b.malformed_code.empty()) << b.malformed_code;
+            EXPECT_EQ(b.fields.size(), m.fields.size());
+            for (std::size_t k = 0; k < std::min(b.fields.size(), m.fields.size()); ++k) {
+                EXPECT_EQ(b.fields[k].first, m.fields[k].first);
+                EXPECT_EQ(b.fields[k].second.value, m.fields[k].second.value);
+                EXPECT_EQ(b.fields[k].second.clock, m.fields[k].second.clock);
+                EXPECT_EQ(b.fields[k].second.base, m.fields[k].second.base);
+            }
+        }
+        return doc.at("mutations").at(0).as_object();
+    };
+    mutation create;
+    create.seq = 1;
+    create.collection = "item";
+    create.id = uuid_v7_generator(1).make(1764316800000);
+    for (const char* name : {"name", "count", "township"})
+        create.fields.emplace_back(name, field_write{json::value(name), hlc{5, 0, "tab-a"}, {}});
+    auto o = round_trip(create);
+    EXPECT_EQ(o.at("clock"), "5:0:tab-a");
+    EXPECT_FALSE(o.contains("base"));
+    EXPECT_EQ(json::serialize(o.at("fields").at("name")), R"({"value":"name"})");
+
+    // An edit: one clock, bases that differ (and one field the tablet had no value for).
+    mutation edit = create;
+    edit.fields[0].second.base = hlc{4, 0, "tab-b"};
+    edit.fields[1].second.base = hlc{3, 0, "tab-a"};
+    o = round_trip(edit);
+    EXPECT_EQ(o.at("clock"), "5:0:tab-a");
+    EXPECT_FALSE(o.contains("base"));
+    EXPECT_EQ(o.at("fields").at("name").at("base"), "4:0:tab-b");
+    EXPECT_FALSE(o.at("fields").at("township").as_object().contains("base"));
+
+    // Same base everywhere, clocks that differ.
+    mutation mixed = create;
+    for (auto& [name, w] : mixed.fields)
+        w.base = hlc{4, 0, "tab-b"};
+    mixed.fields[2].second.clock = hlc{6, 0, "tab-a"};
+    o = round_trip(mixed);
+    EXPECT_FALSE(o.contains("clock"));
+    EXPECT_EQ(o.at("base"), "4:0:tab-b");
+    EXPECT_EQ(o.at("fields").at("township").at("clock"), "6:0:tab-a");
+}
+
+TEST(protocol, a_field_own_clock_and_base_win_over_the_mutation_ones) {
+    auto decode_one = [](std::string_view mutation_json) {
+        auto r = decode_push(parse(std::string(R"({"schema_version": 1, "mutations": [)") +
+                                   std::string(mutation_json) + "]}"));
+        EXPECT_TRUE(r);
+        return r ? r->mutations.at(0) : mutation{};
+    };
+    auto m = decode_one(R"({"seq": 1, "collection": "item",
+        "id": "019b0124-4990-702a-a342-b68f2f83087b", "clock": "5:0:tab-a", "base": "4:0:tab-b",
+        "fields": {"name": {"value": "x"}, "count": {"value": 2, "clock": "6:0:tab-a", "base": null}}})");
+    ASSERT_TRUE(m.malformed_code.empty()) << m.malformed_code;
+    ASSERT_EQ(m.fields.size(), 2u);
+    EXPECT_EQ(m.fields[0].second.clock, (hlc{5, 0, "tab-a"}));
+    EXPECT_EQ(m.fields[0].second.base, (hlc{4, 0, "tab-b"}));
+    EXPECT_EQ(m.fields[1].second.clock, (hlc{6, 0, "tab-a"}));
+    EXPECT_EQ(m.fields[1].second.base, std::nullopt);
+
+    // No clock anywhere, or a bad one at the mutation: the mutation is rejected, not the push.
+    EXPECT_EQ(decode_one(R"({"seq": 1, "collection": "item",
+        "id": "019b0124-4990-702a-a342-b68f2f83087b", "fields": {"name": {"value": "x"}}})")
+                  .malformed_code,
+              "bad_clock");
+    EXPECT_EQ(decode_one(R"({"seq": 1, "collection": "item",
+        "id": "019b0124-4990-702a-a342-b68f2f83087b", "clock": "yesterday",
+        "fields": {"name": {"value": "x"}}})")
+                  .malformed_code,
+              "bad_clock");
+    EXPECT_EQ(decode_one(R"({"seq": 1, "collection": "item",
+        "id": "019b0124-4990-702a-a342-b68f2f83087b", "clock": "5:0:tab-a", "base": 7,
+        "fields": {"name": {"value": "x"}}})")
+                  .malformed_code,
+              "bad_clock");
+}
+
 mutation_ack rich_ack() {
     mutation_ack a;
     a.seq = 12;

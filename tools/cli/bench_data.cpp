@@ -93,8 +93,8 @@ const char* const notes[] = {
     "家庭因病支出较大，已告知临时救助申请流程，村委会协助办理",
 };
 
-void field(std::string& out, bool& first, std::string_view name, std::string_view value_json,
-           const std::string& clock) {
+// One field of a new record; its clock is the mutation's (as the client library writes them).
+void field(std::string& out, bool& first, std::string_view name, std::string_view value_json) {
     if (!first)
         out += ',';
     first = false;
@@ -102,9 +102,7 @@ void field(std::string& out, bool& first, std::string_view name, std::string_vie
     out += name;
     out += "\":{\"value\":";
     out += value_json;
-    out += ",\"clock\":\"";
-    out += clock;
-    out += "\",\"base\":null}";
+    out += '}';
 }
 
 std::string in_quotes(std::string_view s) {
@@ -136,24 +134,25 @@ void record_factory::new_record(std::string& out, std::uint64_t seq, const std::
     out += collection;
     out += "\",\"id\":\"";
     out += id;
+    out += "\",\"clock\":\"";
+    out += clock;
     out += "\",\"fields\":{";
     bool first = true;
-    field(out, first, "township", in_quotes(town_.code), clock);
-    field(out, first, "village", in_quotes(village_), clock);
+    field(out, first, "township", in_quotes(town_.code));
+    field(out, first, "village", in_quotes(village_));
     const std::string name =
         std::string(surnames[pick(std::size(surnames))]) + given[pick(std::size(given))];
     if (kind == 0) {
         household_ = id;
-        field(out, first, "head_name", in_quotes(name), clock);
+        field(out, first, "head_name", in_quotes(name));
         field(out, first, "address",
               in_quotes(town_.name + std::to_string(1 + pick(9)) + "组" +
-                        std::to_string(1 + pick(60)) + "号"),
-              clock);
-        field(out, first, "members", std::to_string(1 + pick(6)), clock);
-        field(out, first, "per_capita_income", std::to_string(4000 + pick(20000)) + ".5", clock);
-        field(out, first, "poverty_status", "\"lifted_out\"", clock);
-        field(out, first, "monitoring_status", "\"none\"", clock);
-        field(out, first, "low_income", pick(4) == 0 ? "true" : "false", clock);
+                        std::to_string(1 + pick(60)) + "号"));
+        field(out, first, "members", std::to_string(1 + pick(6)));
+        field(out, first, "per_capita_income", std::to_string(4000 + pick(20000)) + ".5");
+        field(out, first, "poverty_status", "\"lifted_out\"");
+        field(out, first, "monitoring_status", "\"none\"");
+        field(out, first, "low_income", pick(4) == 0 ? "true" : "false");
     } else if (kind < 3) {
         person_ = id;
         const int year = 1965 + static_cast<int>(pick(40));
@@ -169,42 +168,39 @@ void record_factory::new_record(std::string& out, std::uint64_t seq, const std::
         const std::string id_number = first17 + id_number_check_char(first17);
         const std::size_t category = pick(std::size(categories));
         const int grade = 1 + static_cast<int>(pick(4));
-        field(out, first, "household", in_quotes(household_), clock);
-        field(out, first, "name", in_quotes(name), clock);
-        field(out, first, "id_number", in_quotes(id_number), clock);
+        field(out, first, "household", in_quotes(household_));
+        field(out, first, "name", in_quotes(name));
+        field(out, first, "id_number", in_quotes(id_number));
         field(out, first, "disability_cert_no",
-              in_quotes(id_number + std::to_string(category + 1) + std::to_string(grade)), clock);
-        field(out, first, "gender", male ? "\"male\"" : "\"female\"", clock);
+              in_quotes(id_number + std::to_string(category + 1) + std::to_string(grade)));
+        field(out, first, "gender", male ? "\"male\"" : "\"female\"");
         field(out, first, "birth_date",
-              in_quotes(std::to_string(year) + "-" + two(month) + "-" + two(day)), clock);
-        field(out, first, "disability_category", in_quotes(categories[category]), clock);
-        field(out, first, "disability_grade", std::to_string(grade), clock);
-        field(out, first, "phone", in_quotes("138" + std::to_string(10000000 + pick(89999999))),
-              clock);
-        field(out, first, "employment_status", "\"unemployed\"", clock);
-        field(out, first, "education", "\"junior_secondary\"", clock);
-        field(out, first, "low_income", "false", clock);
-        field(out, first, "poverty_status", "\"lifted_out\"", clock);
+              in_quotes(std::to_string(year) + "-" + two(month) + "-" + two(day)));
+        field(out, first, "disability_category", in_quotes(categories[category]));
+        field(out, first, "disability_grade", std::to_string(grade));
+        field(out, first, "phone", in_quotes("138" + std::to_string(10000000 + pick(89999999))));
+        field(out, first, "employment_status", "\"unemployed\"");
+        field(out, first, "education", "\"junior_secondary\"");
+        field(out, first, "low_income", "false");
+        field(out, first, "poverty_status", "\"lifted_out\"");
     } else {
-        field(out, first, "person", in_quotes(person_), clock);
-        field(out, first, "household", in_quotes(household_), clock);
+        field(out, first, "person", in_quotes(person_));
+        field(out, first, "household", in_quotes(household_));
         // Yesterday, China time, in working hours.
         const std::int64_t day = (system_wall_ms() + 8 * 3600000) / 86400000 - 1;
         const auto [y, m, d] = civil_from_days(day);
         const std::string date = std::to_string(y) + "-" + two(m) + "-" + two(d);
         field(out, first, "visited_at",
               in_quotes(date + "T" + two(9 + static_cast<int>(pick(8))) + ":" +
-                        two(static_cast<int>(pick(60))) + ":00+08:00"),
-              clock);
-        field(out, first, "worker", in_quotes(worker_), clock);
-        field(out, first, "visit_type", pick(3) == 0 ? "\"follow_up\"" : "\"routine\"", clock);
-        field(out, first, "basic_info_verified", "true", clock);
-        field(out, first, "notes", in_quotes(notes[pick(std::size(notes))]), clock);
+                        two(static_cast<int>(pick(60))) + ":00+08:00"));
+        field(out, first, "worker", in_quotes(worker_));
+        field(out, first, "visit_type", pick(3) == 0 ? "\"follow_up\"" : "\"routine\"");
+        field(out, first, "basic_info_verified", "true");
+        field(out, first, "notes", in_quotes(notes[pick(std::size(notes))]));
         field(out, first, "location",
               "{\"lat\":31." + std::to_string(100000 + pick(800000)) + ",\"lon\":108." +
                   std::to_string(100000 + pick(800000)) +
-                  ",\"accuracy_m\":" + std::to_string(5 + pick(30)) + "}",
-              clock);
+                  ",\"accuracy_m\":" + std::to_string(5 + pick(30)) + "}");
     }
     out += "}}";
 }
