@@ -216,13 +216,25 @@ bool in_values(const field_decl& f, std::string_view s) {
 
 } // namespace
 
+namespace {
+// Whether json::serialize(v) is longer than `limit`, without writing it for the usual values: a
+// number or literal takes fewer than 32 bytes, a string at most 6 per byte (\u00XX) plus quotes.
+bool serialized_size_exceeds(const json::value& v, std::size_t limit) {
+    if (v.is_string() && limit >= 2 && v.get_string().size() <= (limit - 2) / 6)
+        return false;
+    if (!v.is_string() && !v.is_array() && !v.is_object() && limit >= 32)
+        return false;
+    return json::serialize(v).size() > limit;
+}
+} // namespace
+
 std::optional<rejection> validate_value(const collection_decl& c, std::string_view name,
                                         const json::value& v, const validation_context& ctx) {
     const catalog_limits def;
     const catalog_limits& lim = ctx.cat ? ctx.cat->limits() : def;
     if (!is_field_name(name))
         return make_rejection("bad_field_name", name);
-    if (json::serialize(v).size() > lim.max_value_bytes)
+    if (serialized_size_exceeds(v, lim.max_value_bytes))
         return make_rejection("value_too_large", name);
     const field_decl* f = c.field(name);
     if (!f) {

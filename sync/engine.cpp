@@ -493,6 +493,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     std::vector<decision> decisions;
     decisions.reserve(m.fields.size());
     json::object proposed = stored ? json::object(stored->fields, sp) : json::object(sp);
+    proposed.reserve(proposed.size() + m.fields.size()); // one allocation, no rehash
     mutation_ack ack;
     ack.seq = m.seq;
     for (const auto& [name, w] : m.fields) {
@@ -570,7 +571,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         refs.forget(m.id);
         ++change_seq;
         json::object clocks = stored ? std::move(stored->clocks) : json::object(sp);
-        json::object changes(sp);
+        clocks.reserve(clocks.size() + decisions.size());
+        json::object changes(decisions.size(), sp);
         const hlc* clock_text_of = nullptr;
         std::string clock_text;
         for (const auto& d : decisions) {

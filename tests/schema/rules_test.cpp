@@ -185,6 +185,24 @@ TEST(forward_compatibility, unknown_fields_are_kept_within_limits) {
     EXPECT_EQ(name->code, "bad_field_name");
 }
 
+TEST(forward_compatibility, the_value_limit_counts_the_value_as_sent_in_json) {
+    // 16 KiB of JSON text: quotes and escapes count (a control character is written \u00XX).
+    const auto& cat = catalog::builtin();
+    const auto& person = *cat.find("person");
+    validation_context ctx{&cat, nullptr, 0, 0};
+    const std::size_t limit = cat.limits().max_value_bytes;
+    auto check = [&](std::string text) {
+        auto r = validate_value(person, "future_blob", json::value(text), ctx);
+        return r ? r->code : std::string("ok");
+    };
+    EXPECT_EQ(check(std::string(limit - 2, 'a')), "ok");
+    EXPECT_EQ(check(std::string(limit - 1, 'a')), "value_too_large");
+    EXPECT_EQ(check(std::string((limit - 2) / 6, '\x01')), "ok");
+    EXPECT_EQ(check(std::string((limit - 2) / 6 + 1, '\x01')), "value_too_large");
+    EXPECT_EQ(check(std::string(3000, '"')), "ok"); // 6,002 bytes as \"
+    EXPECT_EQ(check(std::string(9000, '"')), "value_too_large");
+}
+
 TEST(rules, future_checks_are_skipped_without_a_clock) {
     // Tablets validate offline with their own (possibly wrong) clock: now_ms 0 means "unknown".
     const auto& person = *catalog::builtin().find("person");
