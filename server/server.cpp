@@ -196,6 +196,7 @@ private:
             p->keep_alive = false;
             p->res = to_beast(error_response(status, code, message), request_id, false);
             pending_.push_back(std::move(p));
+            unread_input_ = true;
             do_write();
         };
         if (ec == http::error::body_limit)
@@ -321,11 +322,36 @@ private:
         if (shut_)
             return;
         shut_ = true;
+        if (unread_input_)
+            return linger();
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
         stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
             // stream_truncated and friends are a normal end here.
             self->close_now();
         });
+    }
+
+    // After refusing a request whose body is still coming (413, 431, 400) the client may still be
+    // writing it; closing at once would reset the connection, and the reset can destroy the answer
+    // in the client's receive buffer before it reads it (a tablet would see "connection reset",
+    // not why it was refused). So: stop sending (FIN), then read and drop what still arrives for
+    // up to 2 s and 16 MiB, as web servers do ("lingering close"), then close.
+    void linger() {
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        buffer_.clear();
+        drain(0);
+    }
+
+    void drain(std::size_t dropped) {
+        beast::get_lowest_layer(stream_).async_read_some(
+            buffer_.prepare(16384),
+            [self = shared_from_this(), dropped](beast::error_code ec, std::size_t n) {
+                if (ec || dropped + n > (16u << 20))
+                    return self->close_now(); // the client closed, or 2 s or 16 MiB passed
+                self->drain(dropped + n);
+            });
     }
 
     void close_now() {
@@ -342,6 +368,7 @@ private:
     std::deque<std::shared_ptr<pending>> pending_; // in request order
     bool handshaken_ = false, reading_ = false, writing_ = false, read_paused_ = false;
     bool closing_ = false, stopping_ = false, shut_ = false;
+    bool unread_input_ = false; // a refused request's body may still be arriving (linger)
 };
 
 tcp::endpoint parse_endpoint(const std::string& text) {

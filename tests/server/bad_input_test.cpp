@@ -118,6 +118,23 @@ TEST(server_bad_input, slow_oversize_and_garbage_clients_leave_a_syncing_tablet_
     EXPECT_EQ(s.client()->get("/v1/healthz").status, 200u);
 }
 
+TEST(server_bad_input, a_tablet_still_sending_an_oversize_push_reads_why_it_was_refused) {
+    // A tablet writes its whole request before it reads the answer. Refused from the
+    // Content-Length, the server must not reset the connection under the rest of the body: the
+    // tablet would see "connection reset" instead of 413 and could not tell the worker why.
+    server_fixture s(small_limits);
+    auto l = s.enrol("fw_a");
+    for (int i = 0; i < 3; ++i) {
+        auto c = s.client();
+        c->send_raw(request(l.token, std::string(8 * 1024 * 1024, ' ')));
+        auto r = c->read_reply();
+        EXPECT_EQ(r.status, 413u) << r.body;
+        EXPECT_EQ(r.error_code(), "payload_too_large") << r.body;
+        EXPECT_TRUE(c->wait_closed());
+    }
+    EXPECT_EQ(s.client()->get("/v1/healthz").status, 200u);
+}
+
 TEST(server_bad_input, pipeline_is_bounded_but_every_request_is_answered) {
     server_fixture s(small_limits); // at most 2 in flight per connection
     auto l = s.enrol("fw_a");
