@@ -87,6 +87,28 @@ TEST(rollups, incremental_figures_equal_a_recomputation_after_late_duplicated_co
     EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
 }
 
+TEST(rollups, a_person_made_and_changed_in_the_same_push_as_their_visits_counts_as_stored) {
+    // A visit's figures use its person as stored at that point of the push, even when the
+    // person was made and changed earlier in the same push (and transaction).
+    district d;
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    auto pa = field_worker("tab-a", t105);
+    auto p1 = *a.create("person", person(t105, v105, "1985-03-12", true, "employed", 1));
+    auto v1 = *a.create("home_visit", visit(t105, v105, p1, "2025-06-10T10:00:00+08:00", true));
+    ASSERT_TRUE(a.update(p1, {{"employment_status", "unemployed"}})); // now in the base
+    ASSERT_TRUE(a.remove(v1));                                        // and no longer verified
+    auto p2 = *a.create("person", person(t105, v105, "1988-04-02", true, "unemployed", 2));
+    (void)*a.create("home_visit", visit(t105, v105, p2, "2025-06-15T10:00:00+08:00", true));
+    ASSERT_TRUE(a.update(p2, {{"employment_status", "employed"}})); // out of the base
+    EXPECT_EQ(a.next_push().mutations.size(), 7u);                  // one push
+    d.sync(a, pa);
+    auto june = d.month(t105, "2025-06");
+    EXPECT_EQ(june["home_visits"], 1);
+    EXPECT_EQ(june["four_ones_base"], 1);     // p1
+    EXPECT_EQ(june["four_ones_verified"], 0); // p1's visit was deleted; p2 is not in the base
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
 TEST(rollups, district_figures_add_numerators_and_denominators_not_percentages) {
     district d;
     replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
