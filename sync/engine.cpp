@@ -609,23 +609,25 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                          "fields, clocks, created_ms, updated_ms, created_by, created_device) "
                          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             s->bind_all(m.id.span(), m.collection, township, village_col,
-                        static_cast<std::int64_t>(change_seq), deleted, fields_text, clocks_text,
-                        now, now, who.user, who.device);
+                        static_cast<std::int64_t>(change_seq), deleted,
+                        sql::borrowed_text{fields_text}, sql::borrowed_text{clocks_text}, now, now,
+                        who.user, who.device);
             s->run();
             rid = c.last_insert_rowid();
         } else {
             auto s = c.cached("UPDATE records SET village = ?, seq = ?, deleted = ?, fields = ?, "
                               "clocks = ?, updated_ms = ? WHERE rid = ?");
-            s->bind_all(village_col, static_cast<std::int64_t>(change_seq), deleted, fields_text,
-                        clocks_text, now, rid);
+            s->bind_all(village_col, static_cast<std::int64_t>(change_seq), deleted,
+                        sql::borrowed_text{fields_text}, sql::borrowed_text{clocks_text}, now, rid);
             s->run();
         }
+        const std::string changes_text = json::serialize(changes);
         auto h = c.cached("INSERT INTO history(seq, rid, user, device, at_ms, mutation_seq, "
                           "changes) VALUES(?, ?, ?, ?, ?, ?, ?)");
         h->bind_all(static_cast<std::int64_t>(change_seq), rid, who.user, who.device, now,
                     m.seq ? std::optional<std::int64_t>(static_cast<std::int64_t>(m.seq))
                           : std::nullopt,
-                    json::serialize(changes));
+                    sql::borrowed_text{changes_text});
         h->run();
         for (auto* o : observers_)
             o->on_change(c, record_change{*coll, m.id, rid, change_seq, township, village,

@@ -55,6 +55,11 @@ void statement::bind(int i, std::string_view t) {
     check(db_, sqlite3_bind_text64(stmt_, i, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
           "bind");
 }
+void statement::bind(int i, borrowed_text t) {
+    check(db_,
+          sqlite3_bind_text64(stmt_, i, t.text.data(), t.text.size(), SQLITE_STATIC, SQLITE_UTF8),
+          "bind");
+}
 void statement::bind(int i, std::span<const std::uint8_t> b) {
     check(db_, sqlite3_bind_blob64(stmt_, i, b.data(), b.size(), SQLITE_TRANSIENT), "bind");
 }

@@ -29,6 +29,12 @@ struct error : std::runtime_error {
 
 enum class open_mode { read_write_create, read_write, read_only };
 
+// Text bound without a copy (SQLite's SQLITE_STATIC): the caller keeps it alive until the
+// statement is reset (a statement_ref's end). For large values on the writer's path.
+struct borrowed_text {
+    std::string_view text;
+};
+
 class statement {
 public:
     statement(sqlite3* db, std::string_view sql);
@@ -40,6 +46,7 @@ public:
     void bind(int index, int v) { bind(index, static_cast<std::int64_t>(v)); }
     void bind(int index, double v);
     void bind(int index, std::string_view text);
+    void bind(int index, borrowed_text text);
     void bind(int index, const char* text) { bind(index, std::string_view(text)); }
     void bind(int index, std::span<const std::uint8_t> blob);
     void bind(int index, std::nullptr_t);
