@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include <openssl/evp.h>
 
@@ -269,33 +270,78 @@ json::value encode(const pull_request& r) {
     return o;
 }
 
-std::string share_clocks(const json::object& clocks) {
+void append_json_string(std::string& out, std::string_view text) {
+    // Field names and clocks are plain ASCII: copied as they are.
+    bool plain = std::all_of(text.begin(), text.end(), [](char ch) {
+        return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+    });
+    if (!plain) {
+        out += json::serialize(json::string_view(text.data(), text.size()));
+        return;
+    }
+    out += '"';
+    out += text;
+    out += '"';
+}
+
+void append_json(std::string& out, const json::value& v) {
+    if (v.is_string())
+        return append_json_string(out, v.get_string());
+    if (v.is_null()) {
+        out += "null";
+        return;
+    }
+    json::serializer sr;
+    sr.reset(&v);
+    char buf[256];
+    while (!sr.done())
+        out += sr.read(buf, sizeof buf);
+}
+
+std::string share_clocks(std::span<const std::pair<std::string_view, std::string_view>> clocks) {
     // The most common clock (a record has a few dozen fields at most).
     std::string_view common;
     std::size_t best = 1;
-    for (auto i = clocks.begin(); i != clocks.end(); ++i) {
-        if (!i->value().is_string() || i->key() == shared_clock_key)
-            continue;
-        std::string_view c = i->value().get_string();
-        if (c == common)
+    for (std::size_t i = 0; i < clocks.size(); ++i) {
+        std::string_view c = clocks[i].second;
+        if (c == common || clocks[i].first == shared_clock_key)
             continue;
         std::size_t n = 0;
-        for (auto j = i; j != clocks.end(); ++j)
-            n += j->value().is_string() && j->value().get_string() == c;
+        for (std::size_t j = i; j < clocks.size(); ++j)
+            n += clocks[j].second == c;
         if (n > best) {
             best = n;
             common = c;
         }
     }
-    if (common.empty())
-        return json::serialize(clocks);
-    json::object out(clocks.storage());
-    out.reserve(clocks.size() - best + 1);
-    out.emplace(shared_clock_key, common);
+    std::string out;
+    out.reserve(16 + (common.empty() ? 0 : common.size()) + (clocks.size() - best) * 48);
+    out += '{';
+    bool first = true;
+    auto entry = [&](std::string_view key, std::string_view clock) {
+        if (!first)
+            out += ',';
+        first = false;
+        append_json_string(out, key);
+        out += ':';
+        append_json_string(out, clock);
+    };
+    if (!common.empty())
+        entry(shared_clock_key, common);
+    for (const auto& [field, clock] : clocks)
+        if (common.empty() || clock != common)
+            entry(field, clock);
+    out += '}';
+    return out;
+}
+
+std::string share_clocks(const json::object& clocks) {
+    std::vector<std::pair<std::string_view, std::string_view>> list;
+    list.reserve(clocks.size());
     for (const auto& kv : clocks)
-        if (!(kv.value().is_string() && kv.value().get_string() == common))
-            out.emplace(kv.key(), kv.value());
-    return json::serialize(out);
+        if (kv.value().is_string() && kv.key() != shared_clock_key)
+            list.emplace_back(kv.key(), kv.value().get_string());
+    return share_clocks(list);
 }
 
 void expand_clocks(json::object& clocks, const json::object& fields) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,6 +129,11 @@ struct pull_result {
 inline constexpr std::string_view shared_clock_key = "*";
 // The shared form's text of per-field `clocks` (the most common clock under "*", first).
 std::string share_clocks(const boost::json::object& clocks);
+// The same from (field, clock text) pairs, as the writer has them.
+std::string share_clocks(std::span<const std::pair<std::string_view, std::string_view>> clocks);
+// Appends `text` as a JSON string, and `v` as JSON text (no intermediate string).
+void append_json_string(std::string& out, std::string_view text);
+void append_json(std::string& out, const boost::json::value& v);
 // Back to one clock per field of `fields`, in place (no-op without "*").
 void expand_clocks(boost::json::object& clocks, const boost::json::object& fields);
 // The same on JSON texts, for a client that did not ask for the shared form. Throws on bad JSON.
