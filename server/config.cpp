@@ -87,6 +87,8 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
     else if (key == "group_mutations")
         ok = number(value, c.group_mutations) && c.group_mutations >= 1 &&
              c.group_mutations <= 1000000;
+    else if (key == "writer_nice")
+        ok = number(value, c.writer_nice) && c.writer_nice >= -20 && c.writer_nice <= 19;
     else if (key == "max_body_bytes")
         ok = number(value, c.max_body_bytes) && c.max_body_bytes >= 1024;
     else if (key == "max_header_bytes")
@@ -213,7 +215,8 @@ std::string usage() {
            "                  [--collections JSON] [--threads N] [--readers N] [--port-file F]\n"
            "Every setting is also a config-file key (key = value) and an environment variable\n"
            "FIELDSYNC_<KEY>; flags win over the environment, which wins over the file.\n"
-           "Settings: data listen cert key collections threads readers group_mutations\n"
+           "Settings: data listen cert key collections threads readers group_mutations "
+           "writer_nice\n"
            "  max_body_bytes max_header_bytes max_json_depth max_pipeline max_connections\n"
            "  header_timeout_ms body_timeout_ms write_timeout_ms shutdown_grace_ms\n"
            "  max_clock_ahead_ms port_file"

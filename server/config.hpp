@@ -16,14 +16,15 @@
 namespace fieldsync::server {
 
 struct config {
-    std::string data_dir;                   // data:  the SQLite file and the dev certificate
-    std::string listen = "127.0.0.1:8443";  // listen: ADDR:PORT (port 0: any free port)
-    std::string cert_file;                  // cert:  PEM certificate chain (production)
-    std::string key_file;                   // key:   PEM private key
-    std::string collections_file;           // collections: extra declarations (JSON) to accept
-    std::size_t threads = 2;                // threads: network threads
-    std::size_t readers = 2;                // readers: read connections (pulls, admin reads)
-    std::size_t group_mutations = 500;      // group_mutations: mutations per writer transaction
+    std::string data_dir;                  // data:  the SQLite file and the dev certificate
+    std::string listen = "127.0.0.1:8443"; // listen: ADDR:PORT (port 0: any free port)
+    std::string cert_file;                 // cert:  PEM certificate chain (production)
+    std::string key_file;                  // key:   PEM private key
+    std::string collections_file;          // collections: extra declarations (JSON) to accept
+    std::size_t threads = 2;               // threads: network threads
+    std::size_t readers = 2;               // readers: read connections (pulls, admin reads)
+    std::size_t group_mutations = 500;     // group_mutations: mutations per writer transaction
+    int writer_nice = -10; // writer_nice: the writer thread's nice value (writer_config::nice)
     std::size_t max_body_bytes = 8 << 20;   // max_body_bytes: 413 above this
     std::size_t max_header_bytes = 16384;   // max_header_bytes
     std::size_t max_json_depth = 32;        // max_json_depth

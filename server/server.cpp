@@ -578,6 +578,7 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     d.eng->add_observer(&d.monthly);
     writer_config wc;
     wc.max_group_weight = d.cfg.group_mutations;
+    wc.nice = d.cfg.writer_nice;
     d.wr = std::make_unique<writer>(std::move(conn), wc);
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
     d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);

@@ -4,7 +4,12 @@
 #include <boost/json/serialize.hpp>
 
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <iostream>
 #include <vector>
@@ -141,6 +146,18 @@ std::uint64_t writer::groups_committed() const {
 }
 
 void writer::loop() {
+    if (cfg_.nice != 0 &&
+        setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), cfg_.nice) != 0) {
+        const int err = errno;
+        std::cerr << boost::json::serialize(boost::json::object{
+                         {"level", "info"},
+                         {"event", "writer_priority_not_set"},
+                         {"nice", cfg_.nice},
+                         {"why", std::strerror(err)},
+                         {"hint", "grant CAP_SYS_NICE, or set writer_nice = 0"}})
+                  << "\n"
+                  << std::flush;
+    }
     for (;;) {
         std::vector<job> group;
         {

@@ -34,6 +34,13 @@ struct writer_config {
     // Past this many pages in the WAL after a commit, the writer checkpoints on its own thread
     // before the next group (see on_wal_commit): bounds the WAL under sustained writes.
     std::size_t wal_pages_limit = 8000;
+    // The writer thread's nice value (0: as the process). Every push waits for the writer, so
+    // under CPU contention it should not queue behind the readers and network threads. Measured
+    // (day-end, 12 runs each): push p99 median 23.7 ms at -10 against 24.4 ms at 0, but runs with
+    // p99 above 30 ms 1 in 12 against 5 in 12: a thinner tail, not a lower median. Below 0 needs
+    // root or CAP_SYS_NICE; without them the thread keeps the process's priority and says so
+    // once on stderr.
+    int nice = 0;
 };
 
 class writer {

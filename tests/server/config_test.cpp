@@ -29,6 +29,10 @@ TEST(config, flags_win_over_environment_which_wins_over_the_file) {
     EXPECT_EQ(cfg->max_body_bytes, 4096u);    // env
     EXPECT_EQ(cfg->max_pipeline, 2u);         // flag, dashes as underscores
     EXPECT_EQ(cfg->group_mutations, 120u);
+    EXPECT_EQ(cfg->writer_nice, -10); // default
+    auto calm = server::load({"--data", dir.file("d"), "--writer-nice", "0"}, {}, &why);
+    ASSERT_TRUE(calm) << why;
+    EXPECT_EQ(calm->writer_nice, 0);
 }
 
 TEST(config, bad_settings_are_refused_with_a_reason) {
@@ -39,6 +43,8 @@ TEST(config, bad_settings_are_refused_with_a_reason) {
     EXPECT_NE(why.find("threads"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--group-mutations", "0"}, {}, &why));
     EXPECT_NE(why.find("group_mutations"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--writer-nice", "-30"}, {}, &why));
+    EXPECT_NE(why.find("writer_nice"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
     EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
 }

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -147,6 +151,26 @@ TEST(writer, a_failing_job_is_undone_alone) {
 
 // A burst of pushes is committed in groups of bounded work, so the first pushes of a day-end
 // burst are acknowledged without waiting for the whole burst's transaction.
+TEST(writer, runs_its_jobs_at_the_priority_it_is_given) {
+    if (geteuid() != 0)
+        GTEST_SKIP() << "raising a thread's priority needs root or CAP_SYS_NICE";
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    const int mine = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    writer_config cfg;
+    cfg.nice = -5;
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    int seen = 99;
+    EXPECT_FALSE(w.run_sync([&](sql::connection&) {
+        seen = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    }));
+    EXPECT_EQ(seen, -5);
+    // Only the writer's thread: the others keep theirs.
+    EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))), mine);
+    w.stop();
+}
+
 TEST(writer, a_burst_is_committed_in_groups_of_bounded_weight) {
     temp_dir dir;
     const std::string path = dir.file("district.db");
