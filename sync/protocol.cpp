@@ -355,15 +355,95 @@ void expand_clocks(json::object& clocks, const json::object& fields) {
             clocks.emplace(kv.key(), common);
 }
 
+namespace {
+
+// Calls f(key) for each key of the top-level JSON object `text` (valid JSON, as stored), without
+// building its values. False if `text` is not an object or a key has escapes (then parse it).
+template <class F>
+bool for_each_top_level_key(std::string_view text, F f) {
+    std::size_t i = text.find_first_not_of(" \t\r\n");
+    if (i == std::string_view::npos || text[i] != '{')
+        return false;
+    int depth = 0;
+    bool expect_key = false;
+    for (; i < text.size(); ++i) {
+        const char ch = text[i];
+        if (ch == '"') {
+            const std::size_t start = ++i;
+            bool escaped = false;
+            for (; i < text.size() && text[i] != '"'; ++i)
+                if (text[i] == '\\') {
+                    escaped = true;
+                    ++i;
+                }
+            if (i >= text.size())
+                return false;
+            if (depth == 1 && expect_key) {
+                if (escaped)
+                    return false;
+                f(text.substr(start, i - start));
+                expect_key = false;
+            }
+        } else if (ch == '{' || ch == '[') {
+            expect_key = ++depth == 1;
+        } else if (ch == '}' || ch == ']') {
+            if (--depth == 0)
+                return true;
+        } else if (ch == ',' && depth == 1) {
+            expect_key = true;
+        }
+    }
+    return false;
+}
+
+} // namespace
+
 std::string expanded_clocks_text(std::string_view fields_json, std::string_view clocks_json) {
-    auto clocks = json::parse(clocks_json);
-    if (!clocks.is_object() || !clocks.as_object().contains(shared_clock_key))
+    if (clocks_json.find("\"*\"") == std::string_view::npos)
+        return std::string(clocks_json);    // one clock per field already
+    auto clocks = json::parse(clocks_json); // small: "*" and the fields with their own clock
+    auto* o = clocks.if_object();
+    const json::value* common = o ? o->if_contains(shared_clock_key) : nullptr;
+    if (!common)
         return std::string(clocks_json);
-    auto fields = json::parse(fields_json);
-    if (!fields.is_object())
-        throw std::runtime_error("stored fields are not a JSON object");
-    expand_clocks(clocks.as_object(), fields.as_object());
-    return json::serialize(clocks);
+    // Each field of the stored record gets its clock, in the fields' order, without parsing the
+    // fields' values: an older app's pull costs a scan of the text, not a parse.
+    std::string common_text;
+    append_json(common_text, *common);
+    std::string out = "{";
+    out.reserve(2 * fields_json.size() + 64);
+    std::vector<std::string_view> names;
+    names.reserve(32);
+    const bool scanned = for_each_top_level_key(fields_json, [&](std::string_view name) {
+        names.push_back(name);
+        if (out.size() > 1)
+            out += ',';
+        out += '"'; // a key without escapes (else the scan fails): copied as it is
+        out += name;
+        out += "\":";
+        if (const json::value* own = o->if_contains(name))
+            append_json(out, *own);
+        else
+            out += common_text;
+    });
+    if (!scanned) {
+        auto fields = json::parse(fields_json);
+        if (!fields.is_object())
+            throw std::runtime_error("stored fields are not a JSON object");
+        expand_clocks(*o, fields.as_object());
+        return json::serialize(clocks);
+    }
+    for (const auto& kv : *o) // clocks of no stored field (none are written so): kept
+        if (kv.key() != shared_clock_key &&
+            std::find(names.begin(), names.end(), std::string_view(kv.key())) == names.end()) {
+            if (out.size() > 1)
+                out += ',';
+            append_json_string(out, kv.key());
+            out += ':';
+            append_json(out, kv.value());
+        }
+    out += '}';
+    return out;
 }
 
 json::value encode(const mutation_ack& a) {

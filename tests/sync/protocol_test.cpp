@@ -632,6 +632,32 @@ TEST(protocol, shared_clocks_give_every_field_its_clock_back) {
               json::serialize(distinct));
 }
 
+TEST(protocol, an_older_app_gets_each_stored_field_its_clock_whatever_the_values_hold) {
+    // For a client that did not ask for shared clocks the server expands them from the stored
+    // texts without parsing the values: values that look like JSON structure must not confuse it.
+    const char* records[] = {
+        R"({"name":"张三","count":2,"township":"t1"})",
+        R"({"note":"a \"quoted\" {brace}, [bracket]: and \\ back","n":null,"b":true})",
+        R"({"location":{"lat":31.1,"lon":108.3,"name":"x"},"list":[{"a":"}"},"],",[]],"z":-1.5E3})",
+        R"({})",
+        R"( { "spaced" : "v" , "other" : { "inner" : "w" } } )",
+    };
+    for (const char* text : records) {
+        auto fields = json::parse(text).as_object();
+        // Every field on the shared clock, one with its own, and a clock of no stored field.
+        json::object clocks{{"*", "5:0:tab-a"}, {"gone_field", "1:0:tab-z"}};
+        if (!fields.empty())
+            clocks[fields.begin()->key()] = "7:1:tab-b";
+        auto expected = clocks;
+        expand_clocks(expected, fields);
+        auto got = expanded_clocks_text(text, json::serialize(clocks));
+        EXPECT_EQ(json::parse(got).as_object(), expected) << text << " -> " << got;
+        // The stored text of a record written before clocks were shared passes unchanged.
+        auto per_field = json::serialize(expected);
+        EXPECT_EQ(expanded_clocks_text(text, per_field), per_field);
+    }
+}
+
 TEST(protocol, a_pull_asks_for_shared_clocks_only_when_the_client_reads_them) {
     auto plain = decode_pull(json::parse(R"({"cursor": null, "limit": 10})"));
     ASSERT_TRUE(plain);
