@@ -89,6 +89,8 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
              c.group_mutations <= 1000000;
     else if (key == "writer_nice")
         ok = number(value, c.writer_nice) && c.writer_nice >= -20 && c.writer_nice <= 19;
+    else if (key == "pipelined_sync")
+        ok = boolean(value, c.pipelined_sync);
     else if (key == "max_body_bytes")
         ok = number(value, c.max_body_bytes) && c.max_body_bytes >= 1024;
     else if (key == "max_header_bytes")
@@ -216,7 +218,7 @@ std::string usage() {
            "Every setting is also a config-file key (key = value) and an environment variable\n"
            "FIELDSYNC_<KEY>; flags win over the environment, which wins over the file.\n"
            "Settings: data listen cert key collections threads readers group_mutations "
-           "writer_nice\n"
+           "writer_nice pipelined_sync\n"
            "  max_body_bytes max_header_bytes max_json_depth max_pipeline max_connections\n"
            "  header_timeout_ms body_timeout_ms write_timeout_ms shutdown_grace_ms\n"
            "  max_clock_ahead_ms port_file"

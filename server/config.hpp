@@ -25,6 +25,9 @@ struct config {
     std::size_t readers = 2;               // readers: read connections (pulls, admin reads)
     std::size_t group_mutations = 500;     // group_mutations: mutations per writer transaction
     int writer_nice = -10; // writer_nice: the writer thread's nice value (writer_config::nice)
+    // pipelined_sync: fdatasync the WAL on a thread of its own while the writer applies the next
+    // group (writer_config::pipelined_sync); false: every COMMIT waits for its own fsync.
+    bool pipelined_sync = true;
     std::size_t max_body_bytes = 8 << 20;   // max_body_bytes: 413 above this
     std::size_t max_header_bytes = 16384;   // max_header_bytes
     std::size_t max_json_depth = 32;        // max_json_depth

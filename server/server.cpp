@@ -579,7 +579,10 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     writer_config wc;
     wc.max_group_weight = d.cfg.group_mutations;
     wc.nice = d.cfg.writer_nice;
+    wc.pipelined_sync = d.cfg.pipelined_sync;
+    wc.mark = [](sql::connection& c) { return engine::last_seq(c); };
     d.wr = std::make_unique<writer>(std::move(conn), wc);
+    d.eng->serve_up_to(&d.wr->durable_limit());
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
     d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);
     d.state.app = d.app.get();

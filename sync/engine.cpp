@@ -810,7 +810,9 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
                                  bool raw_json) {
     pull_result out;
     sql::transaction tx(c, sql::tx_mode::deferred);
-    const auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
+    auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
+    if (durable_)
+        high = std::min(high, durable_->load(std::memory_order_acquire));
     const auto purged = static_cast<std::uint64_t>(meta_int(c, "purged_seq"));
     std::uint64_t after = 0;
     if (!req.cursor.empty()) {

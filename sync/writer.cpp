@@ -3,27 +3,114 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
 #include <iostream>
+#include <stdexcept>
 #include <vector>
 
 namespace fieldsync {
 
-writer::writer(sql::connection conn, writer_config cfg) : conn_(std::move(conn)), cfg_(cfg) {
-    if (cfg_.checkpoint_pages > 0 && !conn_.path().empty() && conn_.path() != ":memory:") {
+writer::writer(sql::connection conn, writer_config cfg)
+    : conn_(std::move(conn)), cfg_(std::move(cfg)) {
+    const bool file = !conn_.path().empty() && conn_.path() != ":memory:";
+    pipelined_ = cfg_.pipelined_sync && file;
+    if (pipelined_) {
+        // In WAL mode NORMAL still keeps the database consistent (the WAL is synced before every
+        // checkpoint); the sync thread makes each commit durable before it is acknowledged.
+        conn_.exec("PRAGMA synchronous=NORMAL");
+        // Commits that a predecessor which crashed left in the page cache reach the disk before
+        // anything is called durable. No WAL yet: nothing to sync.
+        if (const int err = sync_wal(); err != 0 && err != ENOENT)
+            throw std::runtime_error("cannot fsync " + conn_.path() +
+                                     "-wal: " + std::strerror(err));
+    }
+    if (cfg_.checkpoint_pages > 0 && file) {
         // The hook replaces SQLite's automatic checkpoint on this connection.
         checkpoint_conn_.emplace(conn_.path(), sql::open_mode::read_write);
         sqlite3_wal_hook(conn_.handle(), &writer::on_wal_commit, this);
         checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
     }
+    if (pipelined_)
+        sync_thread_ = std::thread([this] { sync_loop(); });
     thread_ = std::thread([this] { loop(); });
+}
+
+int writer::sync_wal() {
+    if (wal_fd_ < 0) {
+        // The WAL keeps its inode while any connection is open (the writer's is, until the
+        // sync thread has stopped), so one descriptor serves for the writer's life.
+        wal_fd_ = ::open((conn_.path() + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+        if (wal_fd_ < 0)
+            return errno;
+    }
+    if (cfg_.sync_file)
+        return cfg_.sync_file(wal_fd_);
+    return ::fdatasync(wal_fd_) == 0 ? 0 : errno;
+}
+
+void writer::sync_loop() {
+    for (;;) {
+        std::deque<committed_group> batch;
+        bool failed = false;
+        {
+            std::unique_lock lock(mutex_);
+            sync_cv_.wait(lock, [this] { return sync_stopping_ || !sync_queue_.empty(); });
+            if (sync_queue_.empty())
+                return; // stopping and drained
+            batch.swap(sync_queue_);
+            failed = sync_failed_;
+        }
+        // One fdatasync for every group committed so far.
+        const int err = failed ? EIO : sync_wal();
+        if (err == 0) {
+            std::lock_guard lock(mutex_);
+            // The batch's groups are the oldest unsynced ones, in order; before any
+            // acknowledgement, so that a tablet pulls what it was told is stored.
+            for (std::size_t i = 0; i < batch.size() && !unsynced_starts_.empty(); ++i)
+                unsynced_starts_.pop_front();
+            publish_limit();
+        } else if (!failed) {
+            std::size_t jobs = 0;
+            for (const auto& g : batch)
+                jobs += g.jobs.size();
+            {
+                std::lock_guard lock(mutex_);
+                sync_failed_ = true;
+            }
+            std::string line = boost::json::serialize(boost::json::object{
+                {"level", "error"},
+                {"event", "wal_sync_failed"},
+                {"errno", err},
+                {"what", std::strerror(err)},
+                {"jobs_not_acknowledged", jobs},
+                {"hint", "every write is refused until fieldsyncd is restarted; check the disk"}});
+            line += '\n';
+            std::cerr << line << std::flush;
+        }
+        for (auto& g : batch)
+            for (std::size_t i = 0; i < g.jobs.size(); ++i)
+                g.jobs[i].done(err != 0 ? boost::system::error_code(errc::storage_failure)
+                                        : g.results[i]);
+    }
+}
+
+void writer::publish_limit() {
+    durable_limit_.store(unsynced_starts_.empty() ? UINT64_MAX : unsynced_starts_.front(),
+                         std::memory_order_seq_cst);
+}
+
+bool writer::failed() const {
+    std::lock_guard lock(mutex_);
+    return sync_failed_;
 }
 
 int writer::on_wal_commit(void* self, sqlite3* db, const char*, int pages) {
@@ -119,6 +206,17 @@ void writer::stop() {
     }
     if (thread_.joinable())
         thread_.join();
+    {
+        std::lock_guard lock(mutex_);
+        sync_stopping_ = true;
+        sync_cv_.notify_all();
+    }
+    if (sync_thread_.joinable())
+        sync_thread_.join(); // every committed group acknowledged
+    if (wal_fd_ >= 0) {
+        ::close(wal_fd_);
+        wal_fd_ = -1;
+    }
     if (checkpoint_conn_)
         sqlite3_wal_hook(conn_.handle(), nullptr, nullptr); // no commits after this
     {
@@ -160,6 +258,7 @@ void writer::loop() {
     }
     for (;;) {
         std::vector<job> group;
+        bool refuse = false;
         {
             std::unique_lock lock(mutex_);
             cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -172,11 +271,27 @@ void writer::loop() {
                 group.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }
+            refuse = sync_failed_;
+        }
+        if (refuse) {
+            for (auto& j : group)
+                j.done(errc::storage_failure);
+            continue;
         }
         std::vector<boost::system::error_code> results(group.size());
         boost::system::error_code group_error;
+        bool unsynced = false;
         try {
             sql::transaction tx(conn_);
+            if (pipelined_ && cfg_.mark) {
+                // Read under the write lock (no other connection writes meanwhile) and published
+                // before COMMIT makes the group visible.
+                const std::uint64_t start = cfg_.mark(conn_);
+                std::lock_guard lock(mutex_);
+                unsynced_starts_.push_back(start);
+                publish_limit();
+                unsynced = true;
+            }
             for (std::size_t i = 0; i < group.size(); ++i) {
                 sql::savepoint sp(conn_);
                 try {
@@ -207,6 +322,16 @@ void writer::loop() {
         {
             std::lock_guard lock(mutex_);
             ++groups_;
+            if (group_error && unsynced) { // rolled back: nothing of it to wait for
+                unsynced_starts_.pop_back();
+                publish_limit();
+            }
+        }
+        if (!group_error && pipelined_) {
+            std::lock_guard lock(mutex_);
+            sync_queue_.push_back({std::move(group), std::move(results)});
+            sync_cv_.notify_one();
+            continue;
         }
         for (std::size_t i = 0; i < group.size(); ++i)
             group[i].done(group_error ? group_error : results[i]);

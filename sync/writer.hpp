@@ -1,22 +1,35 @@
 // The single writer: one thread owns the only read-write connection and applies queued jobs
 // (pushes and administrative writes) in groups, one transaction and one fsync per group. Each
 // job runs in its own savepoint, so a failing job is undone alone. A job's completion is called
-// only after the group's COMMIT returned, i.e. after the data is durable.
+// only after the group is durable: committed, and its WAL frames on the disk.
 //
-// Thread-safety: submit() may be called from any thread. Completions run on the writer thread;
-// they must be quick (the server posts them back to the connection's strand).
+// Pipelined sync (the default for a database file): COMMIT writes the group's WAL frames without
+// waiting for the disk (synchronous=NORMAL) and the sync thread fdatasyncs the WAL and then
+// completes the group's jobs, while the writer thread already applies the next group. One
+// fdatasync covers every group committed before it began. Readers see a commit before it is on
+// the disk, so whatever hands out positions in the change sequence (pulls' cursors) must serve
+// only up to durable_limit(). If an fdatasync fails, the jobs it covered are refused and so is
+// every later one: after a failed fsync the kernel may have dropped the pages, and only a restart
+// (SQLite's recovery from what is on the disk) tells what is stored.
+//
+// Thread-safety: submit() may be called from any thread. Completions run on the sync thread (the
+// writer thread when the sync is not pipelined or the group failed); they must be quick (the
+// server posts them back to the connection's strand).
 #pragma once
 
 #include "schema/errc.hpp"
 #include "sync/sqlite.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace fieldsync {
 
@@ -41,6 +54,14 @@ struct writer_config {
     // root or CAP_SYS_NICE; without them the thread keeps the process's priority and says so
     // once on stderr.
     int nice = 0;
+    // Commit without waiting for the disk and fdatasync the WAL on a thread of its own (above).
+    // false: every COMMIT waits for its fsync on the writer thread (synchronous=FULL).
+    bool pipelined_sync = true;
+    // The position a group starts from (the server passes engine::last_seq), read on the writer
+    // thread inside the group's transaction: see durable_limit().
+    std::function<std::uint64_t(sql::connection&)> mark;
+    // How the WAL is made durable: 0 or an errno. Default fdatasync; tests inject failures.
+    std::function<int(int fd)> sync_file;
 };
 
 class writer {
@@ -65,6 +86,14 @@ public:
     std::size_t queue_depth() const;
     std::uint64_t groups_committed() const;
     std::uint64_t checkpoints() const; // completed by the checkpoint thread
+    // Everything a reader can see up to this position (config.mark) is on the disk: the mark at
+    // the start of the oldest group committed (or being committed) but not yet synced, and
+    // UINT64_MAX when there is none. Writes by other connections (admin tools, synchronous=FULL)
+    // are durable when visible and not held back. Set before a group's COMMIT makes it visible.
+    // Any thread.
+    const std::atomic<std::uint64_t>& durable_limit() const noexcept { return durable_limit_; }
+    // True once an fdatasync failed: every job is refused until the process restarts.
+    bool failed() const;
 
 private:
     struct job {
@@ -72,8 +101,14 @@ private:
         done_fn done;
         std::size_t weight = 1;
     };
+    struct committed_group { // waiting for the sync thread
+        std::vector<job> jobs;
+        std::vector<boost::system::error_code> results;
+    };
     void loop();
     void checkpoint_loop();
+    void sync_loop();
+    int sync_wal(); // 0 or an errno
     static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
     sql::connection conn_; // used by the writer thread only
@@ -92,6 +127,17 @@ private:
     bool checkpoint_stopping_ = false; // guarded by mutex_
     std::uint64_t checkpoints_ = 0;    // guarded by mutex_
     std::thread checkpoint_thread_;
+
+    bool pipelined_ = false;
+    std::atomic<std::uint64_t> durable_limit_{UINT64_MAX};
+    std::deque<std::uint64_t> unsynced_starts_; // guarded by mutex_; one per group not yet synced
+    void publish_limit();                       // from unsynced_starts_; mutex_ held
+    std::condition_variable sync_cv_;
+    std::deque<committed_group> sync_queue_; // guarded by mutex_
+    bool sync_stopping_ = false;             // guarded by mutex_
+    bool sync_failed_ = false;               // guarded by mutex_
+    int wal_fd_ = -1;                        // used by the sync thread (and the constructor)
+    std::thread sync_thread_;
     std::thread thread_;
 };
 

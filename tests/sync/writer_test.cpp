@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -30,7 +33,9 @@ TEST(writer, concurrent_pushes_are_each_acknowledged_once_after_commit_and_prese
     const std::string path = dir.file("district.db");
     manual_clock wall;
     server_harness server(path, {}, wall.fn());
-    writer w(sql::connection(path, sql::open_mode::read_write), writer_config{16});
+    writer_config cfg;
+    cfg.max_group = 16;
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
     // Used only inside completions, i.e. on the writer thread.
     sql::connection probe(path, sql::open_mode::read_only);
 
@@ -186,19 +191,23 @@ TEST(writer, a_burst_is_committed_in_groups_of_bounded_weight) {
     std::vector<std::uint64_t> group_of(10);
     std::atomic<int> done{0};
     for (int i = 0; i < 10; ++i)
-        w.submit([](sql::connection&) {},
-                 [&, i](boost::system::error_code ec) {
-                     EXPECT_FALSE(ec);
-                     group_of[static_cast<std::size_t>(i)] = w.groups_committed();
-                     ++done;
-                 },
-                 40); // a push of 40 mutations: two fit in a group of weight 100
+        w.submit(
+            [&, i](sql::connection&) {
+                // The groups committed before this job's group began (its completion may come
+                // later than the next group's commit: the WAL is synced on another thread).
+                group_of[static_cast<std::size_t>(i)] = w.groups_committed();
+            },
+            [&](boost::system::error_code ec) {
+                EXPECT_FALSE(ec);
+                ++done;
+            },
+            40); // a push of 40 mutations: two fit in a group of weight 100
     std::uint64_t before = w.groups_committed();
     release.set_value();
     w.stop();
     EXPECT_EQ(done.load(), 10);
-    // The holder's group, then five groups of two: completions run after their group is counted,
-    // so pushes 2k and 2k+1 see the same count and later pairs see higher ones.
+    // The holder's group, then five groups of two: pushes 2k and 2k+1 see the same count and
+    // later pairs see higher ones.
     EXPECT_EQ(w.groups_committed() - before, 6u);
     for (int i = 0; i < 10; i += 2) {
         EXPECT_EQ(group_of[static_cast<std::size_t>(i)], group_of[static_cast<std::size_t>(i) + 1]);
@@ -277,6 +286,179 @@ TEST(writer, sustained_groups_keep_the_wal_bounded) {
     sql::statement s(again.handle(), "SELECT count(*) FROM meta WHERE key LIKE 'big%'");
     ASSERT_TRUE(s.step());
     EXPECT_EQ(s.int64(0), 150);
+}
+
+// A gate the WAL sync waits at, so that a test sees the moment between a group's COMMIT and its
+// fdatasync.
+struct sync_gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = false;
+    int syncs = 0;
+    int fail_with = 0;
+    int run(int fd) {
+        std::unique_lock lock(m);
+        ++syncs;
+        cv.notify_all();
+        cv.wait(lock, [this] { return open; });
+        if (fail_with != 0)
+            return fail_with;
+        return ::fdatasync(fd) == 0 ? 0 : errno;
+    }
+    void wait_for_syncs(int n) {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return syncs >= n; });
+    }
+    void release(int error = 0) {
+        std::lock_guard lock(m);
+        fail_with = error;
+        open = true;
+        cv.notify_all();
+    }
+};
+
+std::uint64_t meta_count(sql::connection& c) {
+    sql::statement s(c.handle(), "SELECT count(*) FROM meta");
+    s.step();
+    return static_cast<std::uint64_t>(s.int64(0));
+}
+
+// Pipelined sync: the writer commits a group and goes on to the next while the sync thread makes
+// the WAL durable; a group is acknowledged, and its mark published, only after that fdatasync.
+TEST(writer, a_group_is_acknowledged_only_after_the_wal_sync_that_covers_it) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    auto gate = std::make_shared<sync_gate>();
+    gate->open = true; // the start-up sync of a WAL left by an earlier process
+    writer_config cfg;
+    cfg.mark = [](sql::connection& c) { return meta_count(c); };
+    cfg.sync_file = [gate](int fd) { return gate->run(fd); };
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    const std::uint64_t before = meta_count(server.db);
+    EXPECT_EQ(w.durable_limit().load(), UINT64_MAX); // nothing waits for the disk
+    {
+        std::lock_guard lock(gate->m);
+        gate->open = false;
+        gate->syncs = 0;
+    }
+
+    std::atomic<bool> acknowledged{false};
+    boost::system::error_code result = errc::unsupported;
+    w.submit([](sql::connection& c) { c.exec("INSERT INTO meta(key, value) VALUES('a', 1)"); },
+             [&](boost::system::error_code ec) {
+                 result = ec;
+                 acknowledged = true;
+             });
+    gate->wait_for_syncs(1);
+    // Committed (a new snapshot sees it), not yet on the disk: not acknowledged, mark unmoved.
+    sql::connection reader(path, sql::open_mode::read_only);
+    EXPECT_EQ(meta_count(reader), before + 1);
+    EXPECT_FALSE(acknowledged.load());
+    EXPECT_EQ(w.durable_limit().load(), before); // what readers may hand out
+    // The writer is not held up meanwhile: the next group commits while the sync still waits.
+    std::promise<boost::system::error_code> second;
+    w.submit([](sql::connection& c) { c.exec("INSERT INTO meta(key, value) VALUES('b', 1)"); },
+             [&](boost::system::error_code ec) { second.set_value(ec); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (meta_count(reader) < before + 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(meta_count(reader), before + 2);
+    EXPECT_FALSE(acknowledged.load());
+    gate->release();
+    EXPECT_FALSE(second.get_future().get());
+    EXPECT_TRUE(acknowledged.load());
+    EXPECT_FALSE(result);
+    w.stop();
+    EXPECT_EQ(w.durable_limit().load(), UINT64_MAX);
+    EXPECT_FALSE(w.failed());
+}
+
+// A change readers can see but that is not yet on the disk is not pulled: a power cut could
+// still take it, and a tablet whose cursor had passed it would then skip whatever the server
+// numbered in its place after the restart.
+TEST(writer, pulls_serve_only_what_is_on_the_disk) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    manual_clock wall;
+    server_harness server(path, {}, wall.fn());
+    auto gate = std::make_shared<sync_gate>();
+    gate->open = true;
+    writer_config cfg;
+    cfg.mark = [](sql::connection& c) { return engine::last_seq(c); };
+    cfg.sync_file = [gate](int fd) { return gate->run(fd); };
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    server.eng.serve_up_to(&w.durable_limit());
+    {
+        std::lock_guard lock(gate->m);
+        gate->open = false;
+        gate->syncs = 0;
+    }
+    const auto who = worker("tab-1");
+    push_request req;
+    req.schema_version = 1;
+    mutation m;
+    m.seq = 1;
+    m.collection = "item";
+    m.id = uuid_v7_generator(1).make(t0);
+    for (const auto& kv : item("well"))
+        m.fields.emplace_back(std::string(kv.key()),
+                              field_write{kv.value(), hlc{t0, 1, who.device}, {}});
+    req.mutations.push_back(std::move(m));
+    std::promise<bool> acked;
+    submit_push(w, server.eng, who, std::move(req),
+                [&](result<push_result> r) { acked.set_value(r && r->applied == 1); });
+    gate->wait_for_syncs(1);
+
+    sql::connection reader(path, sql::open_mode::read_only);
+    EXPECT_EQ(engine::last_seq(reader), 1u); // committed
+    auto early = server.eng.pull(reader, worker("tab-2"), pull_request{});
+    ASSERT_TRUE(early);
+    EXPECT_TRUE(early->changes.empty());
+    EXPECT_TRUE(early->complete);
+
+    gate->release();
+    EXPECT_TRUE(acked.get_future().get());
+    pull_request next;
+    next.cursor = early->cursor;
+    auto later = server.eng.pull(reader, worker("tab-2"), next);
+    ASSERT_TRUE(later);
+    ASSERT_EQ(later->changes.size(), 1u);
+    EXPECT_FALSE(later->reset);
+    EXPECT_EQ(later->changes[0].fields.at("name"), "well");
+    w.stop();
+}
+
+TEST(writer, a_failed_wal_sync_refuses_its_jobs_and_every_later_one) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    auto gate = std::make_shared<sync_gate>();
+    gate->open = true;
+    writer_config cfg;
+    cfg.sync_file = [gate](int fd) { return gate->run(fd); };
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    {
+        std::lock_guard lock(gate->m);
+        gate->open = false;
+        gate->syncs = 0;
+    }
+    std::promise<boost::system::error_code> first;
+    w.submit([](sql::connection& c) { c.exec("INSERT INTO meta(key, value) VALUES('a', 1)"); },
+             [&](boost::system::error_code ec) { first.set_value(ec); });
+    gate->wait_for_syncs(1);
+    gate->release(EIO);
+    EXPECT_EQ(first.get_future().get(), make_error_code(errc::storage_failure));
+    EXPECT_TRUE(w.failed());
+    // After a failed fsync the kernel may have dropped the pages: nothing more is acknowledged,
+    // and nothing more is written, until a restart.
+    const auto rows = meta_count(server.db);
+    EXPECT_EQ(w.run_sync([](sql::connection& c) {
+        c.exec("INSERT INTO meta(key, value) VALUES('b', 1)");
+    }),
+              make_error_code(errc::storage_failure));
+    EXPECT_EQ(meta_count(server.db), rows);
+    w.stop();
 }
 
 TEST(writer, stop_drains_the_queue_and_later_submits_are_refused) {
