@@ -388,17 +388,19 @@ std::optional<rejection> validate_record(const collection_decl& c, const json::o
     bool is_deleted = deleted && deleted->is_bool() && deleted->as_bool();
     if (ctx.cat && record.size() > ctx.cat->limits().max_fields)
         return make_rejection("too_many_fields", std::string_view{});
-    if (!is_deleted) {
-        for (const auto& f : c.fields) {
-            const auto* v = record.if_contains(f.name);
-            if (f.required && (!v || v->is_null()))
-                return make_rejection("required_missing", &f);
-        }
-    }
     if (is_deleted)
         return std::nullopt; // a tombstone only needs its scope; rules apply to live records
-    for (const auto& f : c.fields) {
-        const auto* v = record.if_contains(f.name);
+    // Each declared field looked up once for both checks (a lookup compares keys one by one).
+    std::vector<const json::value*> values(c.fields.size());
+    for (std::size_t i = 0; i < c.fields.size(); ++i) {
+        const auto& f = c.fields[i];
+        const auto* v = values[i] = record.if_contains(f.name);
+        if (f.required && (!v || v->is_null()))
+            return make_rejection("required_missing", &f);
+    }
+    for (std::size_t i = 0; i < c.fields.size(); ++i) {
+        const auto& f = c.fields[i];
+        const auto* v = values[i];
         if (!ctx.refs || !v || !v->is_string())
             continue;
         if (f.type == field_type::division && !ctx.refs->division_exists(v->as_string()))

@@ -341,7 +341,21 @@ std::uint64_t engine::last_seq(sql::connection& c) {
     return static_cast<std::uint64_t>(meta_int(c, "last_seq"));
 }
 
-push_result engine::push(sql::connection& c, const principal& who, const push_request& req) {
+engine::field_checks engine::check_fields(const principal& who, const push_request& req) const {
+    field_checks out(req.mutations.size());
+    const std::int64_t now = clock_.wall_ms();
+    for (std::size_t i = 0; i < req.mutations.size(); ++i) {
+        const auto& m = req.mutations[i];
+        if (!m.malformed_code.empty())
+            continue; // rejected for that before its fields are looked at
+        if (const collection_decl* coll = cat_.find(m.collection))
+            out[i] = field_rejection(*coll, who, m, now, true);
+    }
+    return out;
+}
+
+push_result engine::push(sql::connection& c, const principal& who, const push_request& req,
+                         const field_checks* checked) {
     push_result out;
     observer_batch batch(observers_);
     const std::int64_t now = clock_.wall_ms();
@@ -390,7 +404,10 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
             out.acks.push_back(std::move(ack));
             break; // nothing after a gap is applied
         }
-        mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out);
+        const std::optional<rejection>* precheck = nullptr;
+        if (checked && checked->size() == req.mutations.size())
+            precheck = &(*checked)[static_cast<std::size_t>(&m - req.mutations.data())];
+        mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out, true, precheck);
         device_last = m.seq;
         bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&
                      ack.restamped.empty() && ack.kept.empty();
@@ -444,9 +461,31 @@ mutation_ack engine::reject(sql::connection& c, const principal& who, const muta
     return rejected_ack(m.seq, r);
 }
 
+std::optional<rejection> engine::field_rejection(const collection_decl& coll, const principal& who,
+                                                 const mutation& m, std::int64_t now,
+                                                 bool quarantine) const {
+    validation_context ctx{&cat_, nullptr, now, cfg_.max_clock_ahead_ms};
+    for (const auto& [name, w] : m.fields) {
+        if (w.clock.device != who.device)
+            return make_rejection("clock_device_mismatch", std::string_view(name));
+        if (name.starts_with("_") && name != "_deleted" &&
+            (quarantine || !name.starts_with("_review")))
+            return make_rejection("reserved_field", std::string_view(name));
+        if (name == "_deleted") {
+            if (!w.value.is_bool())
+                return make_rejection("wrong_type", std::string_view(name));
+            continue;
+        }
+        if (auto r = validate_value(coll, name, w.value, ctx))
+            return r;
+    }
+    return std::nullopt;
+}
+
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
                                     db_references& refs, std::uint64_t& change_seq,
-                                    std::int64_t now, push_result& out, bool quarantine) {
+                                    std::int64_t now, push_result& out, bool quarantine,
+                                    const std::optional<rejection>* checked) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
         return quarantine ? reject(c, who, m, r, now) : rejected_ack(m.seq, r);
@@ -456,21 +495,11 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     const collection_decl* coll = cat_.find(m.collection);
     if (!coll)
         return rejected(make_rejection("unknown_collection"));
-
-    validation_context ctx{&cat_, nullptr, now, cfg_.max_clock_ahead_ms};
-    for (const auto& [name, w] : m.fields) {
-        if (w.clock.device != who.device)
-            return rejected(make_rejection("clock_device_mismatch", std::string_view(name)));
-        if (name.starts_with("_") && name != "_deleted" &&
-            (quarantine || !name.starts_with("_review")))
-            return rejected(make_rejection("reserved_field", std::string_view(name)));
-        if (name == "_deleted") {
-            if (!w.value.is_bool())
-                return rejected(make_rejection("wrong_type", std::string_view(name)));
-            continue;
-        }
-        if (auto r = validate_value(*coll, name, w.value, ctx))
-            return rejected(*r);
+    if (checked) {
+        if (*checked)
+            return rejected(**checked);
+    } else if (auto r = field_rejection(*coll, who, m, now, quarantine)) {
+        return rejected(*r);
     }
 
     // Scratch memory for this mutation's JSON (the stored record, the merged fields, clocks and
@@ -552,7 +581,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             if (const auto* f = coll->field(*d.name); f && f->immutable)
                 return rejected(make_rejection("immutable_field", f));
 
-    ctx.refs = &refs;
+    validation_context ctx{&cat_, &refs, now, cfg_.max_clock_ahead_ms};
     if (auto r = validate_record(*coll, proposed, ctx))
         return rejected(*r);
     if (township.empty())
@@ -684,18 +713,25 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
 void submit_push(writer& w, engine& e, principal who, push_request req,
                  std::function<void(result<push_result>)> done) {
     const std::size_t weight = std::max<std::size_t>(req.mutations.size(), 1);
+    struct queued {
+        principal who;
+        push_request req;
+        engine::field_checks checked;
+    };
+    // The field checks here, on the caller's thread, while the writer is busy with other pushes.
+    auto checked = e.check_fields(who, req);
     auto state =
-        std::make_shared<std::pair<principal, push_request>>(std::move(who), std::move(req));
+        std::make_shared<queued>(queued{std::move(who), std::move(req), std::move(checked)});
     auto out = std::make_shared<push_result>();
-    w.submit(
-        [&e, state, out](sql::connection& c) { *out = e.push(c, state->first, state->second); },
-        [out, done = std::move(done)](boost::system::error_code ec) {
-            if (ec)
-                done(ec);
-            else
-                done(std::move(*out));
-        },
-        weight);
+    w.submit([&e, state, out](
+                 sql::connection& c) { *out = e.push(c, state->who, state->req, &state->checked); },
+             [out, done = std::move(done)](boost::system::error_code ec) {
+                 if (ec)
+                     done(ec);
+                 else
+                     done(std::move(*out));
+             },
+             weight);
 }
 
 mutation_ack engine::write(sql::connection& c, const principal& who, std::string_view collection,

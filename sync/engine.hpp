@@ -83,9 +83,18 @@ public:
     engine(const catalog& cat, engine_config cfg, sql::connection& c,
            wall_clock wall = system_wall_ms);
 
+    // The checks of each mutation's fields that need no database (type, limits, format, the
+    // clock's device, reserved names): one entry per mutation of `req`, the first field's
+    // rejection or none. submit_push runs them on the caller's thread, so that the writer, which
+    // every push waits for, does not. Thread-safe.
+    using field_checks = std::vector<std::optional<rejection>>;
+    field_checks check_fields(const principal& who, const push_request& req) const;
+
     // Applies one push inside the caller's open write transaction. Storage errors throw
-    // sql::error; the caller rolls back and nothing of the push remains.
-    push_result push(sql::connection& c, const principal& who, const push_request& req);
+    // sql::error; the caller rolls back and nothing of the push remains. `checked`: the push's
+    // check_fields, done before (null: done here).
+    push_result push(sql::connection& c, const principal& who, const push_request& req,
+                     const field_checks* checked = nullptr);
 
     // A change made on the server by an office user: a review state, a conflict resolution, a
     // repaired record. Validated and merged like a tablet's mutation, stamped with the server's
@@ -145,7 +154,11 @@ public:
 private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
                                 db_references& refs, std::uint64_t& last_seq, std::int64_t now_ms,
-                                push_result& out, bool quarantine = true);
+                                push_result& out, bool quarantine = true,
+                                const std::optional<rejection>* checked = nullptr);
+    std::optional<rejection> field_rejection(const collection_decl& coll, const principal& who,
+                                             const mutation& m, std::int64_t now_ms,
+                                             bool quarantine) const;
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);
 
