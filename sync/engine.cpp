@@ -341,21 +341,71 @@ std::uint64_t engine::last_seq(sql::connection& c) {
     return static_cast<std::uint64_t>(meta_int(c, "last_seq"));
 }
 
-engine::field_checks engine::check_fields(const principal& who, const push_request& req) const {
-    field_checks out(req.mutations.size());
+namespace {
+
+// One field's entry in a history record's changes: "name":[old,new].
+void append_change_entry(std::string& text, std::string_view name, const json::value& before,
+                         const json::value& after) {
+    if (text.size() > 1)
+        text += ',';
+    append_json_string(text, name);
+    text += ":[";
+    append_json(text, before);
+    text += ',';
+    append_json(text, after);
+    text += ']';
+}
+
+} // namespace
+
+engine::prepared_push engine::prepare(const principal& who, const push_request& req) const {
+    prepared_push out(req.mutations.size());
     const std::int64_t now = clock_.wall_ms();
     for (std::size_t i = 0; i < req.mutations.size(); ++i) {
         const auto& m = req.mutations[i];
+        auto& p = out[i];
         if (!m.malformed_code.empty())
             continue; // rejected for that before its fields are looked at
-        if (const collection_decl* coll = cat_.find(m.collection))
-            out[i] = field_rejection(*coll, who, m, now, true);
+        const collection_decl* coll = cat_.find(m.collection);
+        if (!coll)
+            continue;
+        p.field_rejection = field_rejection(*coll, who, m, now, true);
+        if (p.field_rejection || m.fields.empty())
+            continue;
+        // As apply_mutation writes a new record whose fields all keep their clocks. A clock the
+        // writer would restamp (too far ahead; it only gets further ahead of a later "now"): no
+        // texts, the writer makes its own.
+        if (std::any_of(m.fields.begin(), m.fields.end(), [&](const auto& f) {
+                return f.second.clock.ms > now + cfg_.max_clock_ahead_ms;
+            }))
+            continue;
+        json::object fields;
+        fields.reserve(m.fields.size());
+        std::vector<std::pair<std::string_view, std::string_view>> clock_list;
+        clock_list.reserve(m.fields.size());
+        std::vector<std::string> clock_texts; // owns the clocks' text (never reallocated)
+        clock_texts.reserve(m.fields.size());
+        const hlc* clock_text_of = nullptr;
+        p.changes_text = "{";
+        for (const auto& [name, w] : m.fields) {
+            fields[name] = w.value;
+            if (!clock_text_of || !(*clock_text_of == w.clock)) {
+                clock_texts.push_back(w.clock.to_string());
+                clock_text_of = &w.clock;
+            }
+            clock_list.emplace_back(name, clock_texts.back());
+            append_change_entry(p.changes_text, name, json::value(nullptr), w.value);
+        }
+        p.changes_text += '}';
+        p.fields_text = json::serialize(fields);
+        p.clocks_text = share_clocks(clock_list);
+        p.texts = true;
     }
     return out;
 }
 
 push_result engine::push(sql::connection& c, const principal& who, const push_request& req,
-                         const field_checks* checked) {
+                         const prepared_push* prepared) {
     push_result out;
     observer_batch batch(observers_);
     const std::int64_t now = clock_.wall_ms();
@@ -404,10 +454,10 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
             out.acks.push_back(std::move(ack));
             break; // nothing after a gap is applied
         }
-        const std::optional<rejection>* precheck = nullptr;
-        if (checked && checked->size() == req.mutations.size())
-            precheck = &(*checked)[static_cast<std::size_t>(&m - req.mutations.data())];
-        mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out, true, precheck);
+        const prepared_mutation* prep = nullptr;
+        if (prepared && prepared->size() == req.mutations.size())
+            prep = &(*prepared)[static_cast<std::size_t>(&m - req.mutations.data())];
+        mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out, true, prep);
         device_last = m.seq;
         bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&
                      ack.restamped.empty() && ack.kept.empty();
@@ -485,7 +535,7 @@ std::optional<rejection> engine::field_rejection(const collection_decl& coll, co
 mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, const mutation& m,
                                     db_references& refs, std::uint64_t& change_seq,
                                     std::int64_t now, push_result& out, bool quarantine,
-                                    const std::optional<rejection>* checked) {
+                                    const prepared_mutation* prepared) {
     auto rejected = [&](const rejection& r) {
         ++out.rejected;
         return quarantine ? reject(c, who, m, r, now) : rejected_ack(m.seq, r);
@@ -495,9 +545,9 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     const collection_decl* coll = cat_.find(m.collection);
     if (!coll)
         return rejected(make_rejection("unknown_collection"));
-    if (checked) {
-        if (*checked)
-            return rejected(**checked);
+    if (prepared) {
+        if (prepared->field_rejection)
+            return rejected(*prepared->field_rejection);
     } else if (auto r = field_rejection(*coll, who, m, now, quarantine)) {
         return rejected(*r);
     }
@@ -608,45 +658,51 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         // The stored clocks with this mutation's over them, and the history entry
         // {"field": [old, new], ...}, written as text straight away (building JSON objects for
         // them and serialising those was a fifth of a mutation's cost).
-        std::vector<std::pair<std::string_view, std::string_view>> clock_list;
-        clock_list.reserve((stored ? stored->clocks.size() : 0) + decisions.size());
-        if (stored)
-            for (const auto& kv : stored->clocks)
-                if (kv.value().is_string())
-                    clock_list.emplace_back(kv.key(), kv.value().get_string());
-        std::vector<std::string> clock_texts; // owns the new clocks' text (never reallocated)
-        clock_texts.reserve(decisions.size());
-        const hlc* clock_text_of = nullptr;
-        std::string changes_text = "{";
-        for (const auto& d : decisions) {
-            if (!d.take)
-                continue;
-            // A new record's fields usually share one clock: its text is made once.
-            if (!clock_text_of || !(*clock_text_of == d.clock)) {
-                clock_texts.push_back(d.clock.to_string());
-                clock_text_of = &d.clock;
+        // A new record whose fields all keep their own clocks is stored with the texts
+        // prepared before the queue (the same as made here).
+        const bool use_prepared = prepared && prepared->texts && !stored && ack.restamped.empty() &&
+                                  std::all_of(decisions.begin(), decisions.end(),
+                                              [](const decision& d) { return d.take; });
+        std::string fields_text, clocks_text, changes_text;
+        if (!use_prepared) {
+            std::vector<std::pair<std::string_view, std::string_view>> clock_list;
+            clock_list.reserve((stored ? stored->clocks.size() : 0) + decisions.size());
+            if (stored)
+                for (const auto& kv : stored->clocks)
+                    if (kv.value().is_string())
+                        clock_list.emplace_back(kv.key(), kv.value().get_string());
+            std::vector<std::string> clock_texts; // owns the new clocks' text (never reallocated)
+            clock_texts.reserve(decisions.size());
+            const hlc* clock_text_of = nullptr;
+            changes_text = "{";
+            for (const auto& d : decisions) {
+                if (!d.take)
+                    continue;
+                // A new record's fields usually share one clock: its text is made once.
+                if (!clock_text_of || !(*clock_text_of == d.clock)) {
+                    clock_texts.push_back(d.clock.to_string());
+                    clock_text_of = &d.clock;
+                }
+                std::string_view clock = clock_texts.back();
+                auto it = std::find_if(clock_list.begin(), clock_list.end(),
+                                       [&](const auto& e) { return e.first == *d.name; });
+                if (it != clock_list.end())
+                    it->second = clock;
+                else
+                    clock_list.emplace_back(*d.name, clock);
+                append_change_entry(changes_text, *d.name,
+                                    d.before ? d.before->value : json::value(nullptr),
+                                    d.write->value);
             }
-            std::string_view clock = clock_texts.back();
-            auto it = std::find_if(clock_list.begin(), clock_list.end(),
-                                   [&](const auto& e) { return e.first == *d.name; });
-            if (it != clock_list.end())
-                it->second = clock;
-            else
-                clock_list.emplace_back(*d.name, clock);
-            if (changes_text.size() > 1)
-                changes_text += ',';
-            append_json_string(changes_text, *d.name);
-            changes_text += ":[";
-            append_json(changes_text, d.before ? d.before->value : json::value(nullptr));
-            changes_text += ',';
-            append_json(changes_text, d.write->value);
-            changes_text += ']';
+            changes_text += '}';
+            fields_text = json::serialize(proposed);
+            clocks_text = share_clocks(clock_list);
         }
-        changes_text += '}';
+        const std::string& fields_out = use_prepared ? prepared->fields_text : fields_text;
+        const std::string& clocks_out = use_prepared ? prepared->clocks_text : clocks_text;
+        const std::string& changes_out = use_prepared ? prepared->changes_text : changes_text;
         const auto* del = proposed.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
-        std::string fields_text = json::serialize(proposed);
-        const std::string clocks_text = share_clocks(clock_list);
         std::optional<std::string_view> village_col;
         if (!village.empty())
             village_col = village;
@@ -657,7 +713,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             s->bind_all(m.id.span(), m.collection, township, village_col,
                         static_cast<std::int64_t>(change_seq), deleted,
-                        sql::borrowed_text{fields_text}, sql::borrowed_text{clocks_text}, now, now,
+                        sql::borrowed_text{fields_out}, sql::borrowed_text{clocks_out}, now, now,
                         who.user, who.device);
             s->run();
             rid = c.last_insert_rowid();
@@ -665,7 +721,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             auto s = c.cached("UPDATE records SET village = ?, seq = ?, deleted = ?, fields = ?, "
                               "clocks = ?, updated_ms = ? WHERE rid = ?");
             s->bind_all(village_col, static_cast<std::int64_t>(change_seq), deleted,
-                        sql::borrowed_text{fields_text}, sql::borrowed_text{clocks_text}, now, rid);
+                        sql::borrowed_text{fields_out}, sql::borrowed_text{clocks_out}, now, rid);
             s->run();
         }
         auto h = c.cached("INSERT INTO history(seq, rid, user, device, at_ms, mutation_seq, "
@@ -673,7 +729,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         h->bind_all(static_cast<std::int64_t>(change_seq), rid, who.user, who.device, now,
                     m.seq ? std::optional<std::int64_t>(static_cast<std::int64_t>(m.seq))
                           : std::nullopt,
-                    sql::borrowed_text{changes_text});
+                    sql::borrowed_text{changes_out});
         h->run();
         for (auto* o : observers_)
             o->on_change(c, record_change{*coll, m.id, rid, change_seq, township, village,
@@ -716,22 +772,24 @@ void submit_push(writer& w, engine& e, principal who, push_request req,
     struct queued {
         principal who;
         push_request req;
-        engine::field_checks checked;
+        engine::prepared_push prepared;
     };
-    // The field checks here, on the caller's thread, while the writer is busy with other pushes.
-    auto checked = e.check_fields(who, req);
+    // Prepared here, on the caller's thread, while the writer is busy with other pushes.
+    auto prepared = e.prepare(who, req);
     auto state =
-        std::make_shared<queued>(queued{std::move(who), std::move(req), std::move(checked)});
+        std::make_shared<queued>(queued{std::move(who), std::move(req), std::move(prepared)});
     auto out = std::make_shared<push_result>();
-    w.submit([&e, state, out](
-                 sql::connection& c) { *out = e.push(c, state->who, state->req, &state->checked); },
-             [out, done = std::move(done)](boost::system::error_code ec) {
-                 if (ec)
-                     done(ec);
-                 else
-                     done(std::move(*out));
-             },
-             weight);
+    w.submit(
+        [&e, state, out](sql::connection& c) {
+            *out = e.push(c, state->who, state->req, &state->prepared);
+        },
+        [out, done = std::move(done)](boost::system::error_code ec) {
+            if (ec)
+                done(ec);
+            else
+                done(std::move(*out));
+        },
+        weight);
 }
 
 mutation_ack engine::write(sql::connection& c, const principal& who, std::string_view collection,

@@ -83,18 +83,26 @@ public:
     engine(const catalog& cat, engine_config cfg, sql::connection& c,
            wall_clock wall = system_wall_ms);
 
-    // The checks of each mutation's fields that need no database (type, limits, format, the
-    // clock's device, reserved names): one entry per mutation of `req`, the first field's
-    // rejection or none. submit_push runs them on the caller's thread, so that the writer, which
-    // every push waits for, does not. Thread-safe.
-    using field_checks = std::vector<std::optional<rejection>>;
-    field_checks check_fields(const principal& who, const push_request& req) const;
+    // What can be worked out for a mutation with no database, before the writer takes it: the
+    // checks of its fields (type, limits, format, the clock's device, reserved names) and, for
+    // when its record turns out to be new, the texts that record would be stored with. The
+    // writer uses the texts only if the record is new and every field is taken with its own
+    // clock (nothing restamped); otherwise it writes them itself as always.
+    struct prepared_mutation {
+        std::optional<rejection> field_rejection;
+        bool texts = false; // the three texts are set
+        std::string fields_text, clocks_text, changes_text;
+    };
+    using prepared_push = std::vector<prepared_mutation>; // one per mutation of the push
+    // submit_push prepares on the caller's thread, so that the writer, which every push waits
+    // for, does not. Thread-safe.
+    prepared_push prepare(const principal& who, const push_request& req) const;
 
     // Applies one push inside the caller's open write transaction. Storage errors throw
-    // sql::error; the caller rolls back and nothing of the push remains. `checked`: the push's
-    // check_fields, done before (null: done here).
+    // sql::error; the caller rolls back and nothing of the push remains. `prepared`: the push's
+    // prepare(), done before (null: everything done here).
     push_result push(sql::connection& c, const principal& who, const push_request& req,
-                     const field_checks* checked = nullptr);
+                     const prepared_push* prepared = nullptr);
 
     // A change made on the server by an office user: a review state, a conflict resolution, a
     // repaired record. Validated and merged like a tablet's mutation, stamped with the server's
@@ -155,7 +163,7 @@ private:
     mutation_ack apply_mutation(sql::connection& c, const principal& who, const mutation& m,
                                 db_references& refs, std::uint64_t& last_seq, std::int64_t now_ms,
                                 push_result& out, bool quarantine = true,
-                                const std::optional<rejection>* checked = nullptr);
+                                const prepared_mutation* prepared = nullptr);
     std::optional<rejection> field_rejection(const collection_decl& coll, const principal& who,
                                              const mutation& m, std::int64_t now_ms,
                                              bool quarantine) const;

@@ -112,9 +112,9 @@ void visits(benchmark::State& state) {
                 req.mutations.push_back(
                     make("home_visit", seq++, ids.make(d.wall), who.device, d.wall, v));
             }
-            // As submit_push: the field checks before the writer (on the server, another thread).
-            const auto checked = d.eng.check_fields(who, req);
-            auto res = d.eng.push(d.db, who, req, &checked);
+            // As submit_push: prepared before the writer (on the server, another thread).
+            const auto prepared = d.eng.prepare(who, req);
+            auto res = d.eng.push(d.db, who, req, &prepared);
             if (res.rejected != 0)
                 return state.SkipWithError(("rejected: " + res.acks.front().code).c_str());
         }
@@ -141,9 +141,9 @@ void persons(benchmark::State& state) {
                     make("person", seq, ids.make(d.wall), who.device, d.wall, p));
                 ++seq;
             }
-            // As submit_push: the field checks before the writer (on the server, another thread).
-            const auto checked = d.eng.check_fields(who, req);
-            auto res = d.eng.push(d.db, who, req, &checked);
+            // As submit_push: prepared before the writer (on the server, another thread).
+            const auto prepared = d.eng.prepare(who, req);
+            auto res = d.eng.push(d.db, who, req, &prepared);
             if (res.rejected != 0)
                 return state.SkipWithError(("rejected: " + res.acks.front().code).c_str());
         }

@@ -596,5 +596,82 @@ TEST(engine, records_stored_with_one_clock_per_field_are_still_merged_and_served
     EXPECT_EQ(b.content_hash(), server.hash());
 }
 
+// The server prepares a push's texts before the writer's queue (engine::prepare, on the network
+// thread); what the writer stores with them must be exactly what it stores without them: records,
+// clocks, history, acknowledgements, rejections and restamped clocks alike.
+TEST(engine, a_push_prepared_before_the_queue_is_stored_exactly_as_without) {
+    manual_clock wall;
+    server_harness plain(":memory:", {}, wall.fn());
+    server_harness prepared(":memory:", {}, wall.fn());
+    const auto who = worker("tab-a");
+    uuid_v7_generator ids(3);
+    std::uint64_t seq = 0;
+    auto mutation_of = [&](const uuid& id, const json::object& fields, std::int64_t clock_ms,
+                           bool own_clocks) {
+        mutation m;
+        m.seq = ++seq;
+        m.collection = "item";
+        m.id = id;
+        std::uint32_t counter = 0;
+        for (const auto& kv : fields)
+            m.fields.emplace_back(
+                std::string(kv.key()),
+                field_write{
+                    kv.value(), hlc{clock_ms, own_clocks ? counter++ : 0u, who.device}, {}});
+        return m;
+    };
+    const uuid a = ids.make(wall.ms), b = ids.make(wall.ms), c = ids.make(wall.ms),
+               d = ids.make(wall.ms);
+    push_request first;
+    first.schema_version = 1;
+    // New, one clock for all fields; new, a clock each; text that needs escaping.
+    first.mutations.push_back(mutation_of(a, item("张三 \"引号\" \\ 换行\n"), wall.ms, false));
+    first.mutations.push_back(mutation_of(b, item("李四"), wall.ms, true));
+    // New, but a clock far ahead: the writer restamps it, and so writes its own texts.
+    first.mutations.push_back(mutation_of(c, item("王五"), wall.ms + 86400000LL * 30, false));
+    // Rejected: a value out of range.
+    auto bad = item("赵六");
+    bad["count"] = 5000;
+    first.mutations.push_back(mutation_of(d, bad, wall.ms, false));
+    push_request second;
+    second.schema_version = 1;
+    // An edit of a stored record: the writer merges, prepared texts or not.
+    second.mutations.push_back(
+        mutation_of(a, json::object{{"count", 7}, {"note", "改了"}}, wall.ms + 1000, false));
+
+    auto run = [&](server_harness& h, const push_request& req, bool prepare) {
+        sql::transaction tx(h.db);
+        const auto prep = h.eng.prepare(who, req);
+        auto res = h.eng.push(h.db, who, req, prepare ? &prep : nullptr);
+        tx.commit();
+        return res;
+    };
+    for (const auto* req : {&first, &second}) {
+        auto x = run(plain, *req, false);
+        auto y = run(prepared, *req, true);
+        EXPECT_EQ(json::serialize(encode(x)), json::serialize(encode(y)));
+        wall.ms += 1000;
+    }
+    auto dump = [](server_harness& h, const char* sql_text) {
+        std::string out;
+        sql::statement s(h.db.handle(), sql_text);
+        while (s.step()) {
+            for (int i = 0; i < 3; ++i)
+                out += std::string(s.text(i)) + "|";
+            out += "\n";
+        }
+        return out;
+    };
+    const char* records = "SELECT hex(id), fields, clocks FROM records ORDER BY rid";
+    const char* history = "SELECT seq, device, changes FROM history ORDER BY hid";
+    const char* rejected = "SELECT code, field, record_id FROM quarantine ORDER BY qid";
+    EXPECT_EQ(dump(plain, records), dump(prepared, records));
+    EXPECT_EQ(dump(plain, history), dump(prepared, history));
+    EXPECT_EQ(dump(plain, rejected), dump(prepared, rejected));
+    EXPECT_EQ(plain.count("SELECT count(*) FROM records"), 3);
+    EXPECT_EQ(prepared.count("SELECT count(*) FROM quarantine"), 1);
+    EXPECT_EQ(plain.hash(), prepared.hash());
+}
+
 } // namespace
 } // namespace fieldsync
