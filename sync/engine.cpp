@@ -379,7 +379,9 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
                 return f.second.clock.ms > now + cfg_.max_clock_ahead_ms;
             }))
             continue;
-        json::object fields;
+        alignas(std::max_align_t) unsigned char scratch[8192];
+        json::monotonic_resource arena(scratch, sizeof scratch);
+        json::object fields{json::storage_ptr(&arena)};
         fields.reserve(m.fields.size());
         std::vector<std::pair<std::string_view, std::string_view>> clock_list;
         clock_list.reserve(m.fields.size());

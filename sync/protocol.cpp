@@ -271,9 +271,10 @@ json::value encode(const pull_request& r) {
 }
 
 void append_json_string(std::string& out, std::string_view text) {
-    // Field names and clocks are plain ASCII: copied as they are.
+    // Copied as it is unless something in it needs escaping (a quote, a backslash, a control
+    // character): Boost.JSON writes every other byte unchanged, UTF-8 (Chinese text) included.
     bool plain = std::all_of(text.begin(), text.end(), [](char ch) {
-        return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+        return static_cast<unsigned char>(ch) >= 0x20 && ch != '"' && ch != '\\';
     });
     if (!plain) {
         out += json::serialize(json::string_view(text.data(), text.size()));

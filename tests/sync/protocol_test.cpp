@@ -679,5 +679,28 @@ TEST(protocol, a_pull_asks_for_shared_clocks_only_when_the_client_reads_them) {
     EXPECT_EQ(res->changes.at(0).clocks, (json::object{{"name", "5:0:tab-a"}, {"count", "6:0:b"}}));
 }
 
+// Stored texts are written piecewise (append_json_string, append_json) and must read back, and
+// hash, exactly as Boost.JSON's own serialisation would write them.
+TEST(protocol, texts_written_piecewise_match_boost_json_byte_for_byte) {
+    const std::vector<std::string> texts = {"",
+                                            "plain ascii",
+                                            "张三 入户走访：家中两人",
+                                            "quote \" backslash \\ slash /",
+                                            "tab\tnew line\nreturn\r",
+                                            std::string("nul \0 and \x01 \x1f", 13),
+                                            "del \x7f",
+                                            "\xff\xfe not UTF-8",
+                                            "emoji 😀",
+                                            "\u2028 line separator"};
+    for (const auto& t : texts) {
+        std::string out;
+        append_json_string(out, t);
+        EXPECT_EQ(out, json::serialize(json::string_view(t))) << t;
+        std::string via_value;
+        append_json(via_value, json::value(json::string_view(t)));
+        EXPECT_EQ(via_value, out) << t;
+    }
+}
+
 } // namespace
 } // namespace fieldsync
