@@ -513,17 +513,7 @@ json::value encode(const pull_result& r) {
 void append_change(std::string& out, std::string_view collection, const uuid& id, bool gone,
                    std::string_view fields_json, std::string_view clocks_json) {
     out += "{\"collection\":";
-    // Collection names are catalog identifiers; anything else is escaped.
-    bool plain = std::all_of(collection.begin(), collection.end(), [](char ch) {
-        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
-    });
-    if (plain) {
-        out += '"';
-        out += collection;
-        out += '"';
-    } else {
-        out += json::serialize(json::string_view(collection.data(), collection.size()));
-    }
+    append_json_string(out, collection);
     out += ",\"id\":\"";
     id.append_to(out); // hex digits and dashes: nothing to escape
     out += '"';
