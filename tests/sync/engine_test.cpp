@@ -624,8 +624,12 @@ TEST(engine, a_push_prepared_before_the_queue_is_stored_exactly_as_without) {
                d = ids.make(wall.ms);
     push_request first;
     first.schema_version = 1;
-    // New, one clock for all fields; new, a clock each; text that needs escaping.
-    first.mutations.push_back(mutation_of(a, item("张三 \"引号\" \\ 换行\n"), wall.ms, false));
+    // New, one clock for all fields; new, a clock each; text that needs escaping; a number
+    // with a fraction and an object (fields a newer app sends are kept as they are).
+    auto first_item = item("张三 \"引号\" \\ 换行\n");
+    first_item["ratio"] = 0.1;
+    first_item["where"] = json::object{{"lat", 31.16}, {"lon", 108.39}, {"note", "村口"}};
+    first.mutations.push_back(mutation_of(a, first_item, wall.ms, false));
     first.mutations.push_back(mutation_of(b, item("李四"), wall.ms, true));
     // New, but a clock far ahead: the writer restamps it, and so writes its own texts.
     first.mutations.push_back(mutation_of(c, item("王五"), wall.ms + 86400000LL * 30, false));
