@@ -328,6 +328,10 @@ void api::handle(http_request req, reply_fn reply) {
     if (ctx->r.label == "/v1/healthz") {
         if (shutting_down_)
             return ctx->fail(503, "shutting_down", "the server is shutting down");
+        if (writer_.failed())
+            return ctx->fail(503, "storage_failed",
+                             "an fsync of the database's log failed: every write is refused "
+                             "until fieldsyncd is restarted; check the disk first");
         return ctx->send(
             json_response(200, json::object{{"status", "ok"},
                                             {"server_clock", engine_.clock().now().to_string()}}));

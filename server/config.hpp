@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct config {
     // pipelined_sync: fdatasync the WAL on a thread of its own while the writer applies the next
     // group (writer_config::pipelined_sync); false: every COMMIT waits for its own fsync.
     bool pipelined_sync = true;
+    // Not a setting: how the WAL is fsynced (writer_config::sync_file), for fault tests. Empty:
+    // fdatasync.
+    std::function<int(int fd)> wal_sync;
     std::size_t max_body_bytes = 8 << 20;   // max_body_bytes: 413 above this
     std::size_t max_header_bytes = 16384;   // max_header_bytes
     std::size_t max_json_depth = 32;        // max_json_depth

@@ -580,6 +580,7 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     wc.max_group_weight = d.cfg.group_mutations;
     wc.nice = d.cfg.writer_nice;
     wc.pipelined_sync = d.cfg.pipelined_sync;
+    wc.sync_file = d.cfg.wal_sync;
     wc.mark = [](sql::connection& c) { return engine::last_seq(c); };
     d.wr = std::make_unique<writer>(std::move(conn), wc);
     d.eng->serve_up_to(&d.wr->durable_limit());

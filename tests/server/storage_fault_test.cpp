@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -103,6 +104,51 @@ std::string fault_name(const ::testing::TestParamInfo<fault_vfs::fault>& p) {
 INSTANTIATE_TEST_SUITE_P(faults, storage_fault,
                          ::testing::Values(fault_vfs::fault::disk_full, fault_vfs::fault::io_error),
                          fault_name);
+
+// An fsync of the WAL that fails (the kernel's EIO) after the group committed: the push is not
+// acknowledged, no write is accepted any more (the kernel may have dropped the pages), the health
+// check tells the operator, and pulls go on serving what was durable before.
+TEST(storage_fault_sync, a_failed_wal_fsync_refuses_writes_until_restart_and_health_says_so) {
+    auto fail = std::make_shared<std::atomic<bool>>(false);
+    server_fixture f([fail](server::config& cfg) {
+        cfg.wal_sync = [fail](int fd) {
+            if (fail->load())
+                return EIO;
+            return ::fdatasync(fd) == 0 ? 0 : errno;
+        };
+    });
+    auto login = f.enrol("fw_a");
+    auto other = f.enrol("fw_a"); // a second tablet, enrolled while writes are still taken
+    replica tablet(":memory:", test_catalog(), login.device);
+    auto c = f.client();
+    sync_over(*c, tablet, login.token); // something durable before the fault
+    const auto before = f.count("SELECT count(*) FROM records");
+    tablet.create("item", item("kept"));
+    sync_over(*c, tablet, login.token);
+    ASSERT_EQ(f.count("SELECT count(*) FROM records"), before + 1);
+
+    auto req = new_records(tablet, 3, "unsynced");
+    ::testing::internal::CaptureStderr();
+    fail->store(true);
+    auto reply = c->post("/v1/sync/push", encode(req), login.token);
+    EXPECT_EQ(reply.status, 503u) << reply.body;
+    EXPECT_EQ(reply.error_code(), "storage_failure");
+    auto health = c->get("/v1/healthz");
+    EXPECT_EQ(health.status, 503u);
+    EXPECT_EQ(health.error_code(), "storage_failed");
+    // Even once the disk answers again: refused until a restart.
+    fail->store(false);
+    auto again = c->post("/v1/sync/push", encode(req), login.token);
+    EXPECT_EQ(again.status, 503u) << again.body;
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("\"event\":\"wal_sync_failed\""), std::string::npos) << log;
+    // Another tablet still pulls, and gets what was durable before the failure.
+    auto pull = c->post("/v1/sync/pull", encode(pull_request{}), other.token);
+    ASSERT_EQ(pull.status, 200u) << pull.body;
+    auto pulled = decode_pull_result(pull.json);
+    ASSERT_TRUE(pulled);
+    EXPECT_EQ(pulled->changes.size(), static_cast<std::size_t>(before + 1));
+}
 
 TEST(storage_startup, read_only_database_is_refused_with_a_reason) {
     fault_vfs::install();
