@@ -606,9 +606,10 @@ void api::dispatch_authenticated(std::shared_ptr<context> ctx, sql::connection& 
                              "only field workers' tablets push records; township heads and "
                              "district admins review on the web");
         std::string why;
-        // Moved, not copied, into the json::value the decoder reads (a push is ~200 KB of JSON).
-        const json::value body(std::move(ctx->body));
-        auto req = decode_push(body, &why);
+        // Moved, not copied, into the json::value the decoder reads, and its field values on
+        // into the mutations (a push is ~100 KB of JSON).
+        json::value body(std::move(ctx->body));
+        auto req = decode_push(std::move(body), &why);
         if (!req)
             return ctx->fail(400, "invalid_argument", why);
         submit_push(writer_, engine_, ctx->id.who, std::move(*req),

@@ -77,8 +77,10 @@ std::optional<std::uint64_t> positive(const json::value* v) {
     return std::nullopt;
 }
 
-// Reads a mutation's content; on trouble marks it malformed instead of failing the push.
-void read_mutation_body(const json::object& o, mutation& m) {
+// Reads a mutation's content; on trouble marks it malformed instead of failing the push. With
+// `own` (the same object, given up by the caller) the field values are moved out of it, not
+// copied — only once every field was read, so that a malformed mutation keeps its payload whole.
+void read_mutation_body(const json::object& o, mutation& m, json::object* own = nullptr) {
     auto malformed = [&](const char* code, std::string_view field = {}) {
         m.malformed_code = code;
         m.malformed_field = std::string(field);
@@ -111,7 +113,13 @@ void read_mutation_body(const json::object& o, mutation& m) {
         if (!shared_base)
             return malformed("bad_clock");
     }
-    m.fields.reserve(fields->as_object().size());
+    struct clocks {
+        const json::value* value;
+        hlc clock;
+        std::optional<hlc> base;
+    };
+    std::vector<clocks> read;
+    read.reserve(fields->as_object().size());
     for (const auto& kv : fields->as_object()) {
         if (!kv.value().is_object())
             return malformed("bad_clock", kv.key());
@@ -125,17 +133,27 @@ void read_mutation_body(const json::object& o, mutation& m) {
             c = clock->is_string() ? hlc::parse(clock->as_string()) : std::nullopt;
         if (!c)
             return malformed("bad_clock", kv.key());
-        field_write w{*value, std::move(*c), shared_base};
+        clocks k{value, std::move(*c), shared_base};
         if (auto* base = fo.if_contains("base")) {
-            w.base = std::nullopt;
+            k.base = std::nullopt;
             if (!base->is_null()) {
                 auto b = base->is_string() ? hlc::parse(base->as_string()) : std::nullopt;
                 if (!b)
                     return malformed("bad_clock", kv.key());
-                w.base = std::move(*b);
+                k.base = std::move(*b);
             }
         }
-        m.fields.emplace_back(std::string(kv.key()), std::move(w));
+        read.push_back(std::move(k));
+    }
+    m.fields.reserve(read.size());
+    std::size_t i = 0;
+    for (const auto& kv : fields->as_object()) {
+        auto& k = read[i++];
+        // `own` is the same object as `o`, not const: its values may be moved.
+        m.fields.emplace_back(std::string(kv.key()),
+                              own ? field_write{std::move(*const_cast<json::value*>(k.value)),
+                                                std::move(k.clock), std::move(k.base)}
+                                  : field_write{*k.value, std::move(k.clock), std::move(k.base)});
     }
 }
 
@@ -178,7 +196,21 @@ std::optional<hlc> clock_of(const json::object& o, std::string_view key) {
 
 } // namespace
 
+namespace {
+result<push_request> decode_push_from(const json::value& v, std::string* why, bool own);
+} // namespace
+
 result<push_request> decode_push(const json::value& v, std::string* why) {
+    return decode_push_from(v, why, false);
+}
+
+result<push_request> decode_push(json::value&& v, std::string* why) {
+    return decode_push_from(v, why, true);
+}
+
+namespace {
+// `own`: `v` is the caller's to give up (decode_push(json::value&&)); values are moved out.
+result<push_request> decode_push_from(const json::value& v, std::string* why, bool own) {
     if (!v.is_object())
         return bad<push_request>(why, "the push body must be a JSON object");
     const auto& o = v.as_object();
@@ -207,11 +239,14 @@ result<push_request> decode_push(const json::value& v, std::string* why) {
         if (*seq <= prev)
             return bad<push_request>(why, "mutation numbers must increase within a push");
         prev = m.seq = *seq;
-        read_mutation_body(e.as_object(), m);
+        // The object is not const when `own`: decode_push(json::value&&) was given it.
+        read_mutation_body(e.as_object(), m,
+                           own ? const_cast<json::object*>(&e.as_object()) : nullptr);
         r.mutations.push_back(std::move(m));
     }
     return r;
 }
+} // namespace
 
 result<pull_request> decode_pull(const json::value& v, std::string* why) {
     if (!v.is_object())

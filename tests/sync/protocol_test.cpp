@@ -169,6 +169,28 @@ TEST(protocol, malformed_mutation_bodies_are_per_mutation_codes_not_a_failed_pus
     }
 }
 
+// The server gives its parsed body up to the decoder, which moves the field values out instead
+// of copying them: the same push comes out, and a mutation found malformed at its last field
+// still keeps every value of its payload for the quarantine.
+TEST(protocol, a_push_decoded_from_a_body_given_up_is_the_same_and_keeps_bad_payloads_whole) {
+    auto late_bad = good_mutation(2);
+    late_bad["fields"].as_object()["note"] =
+        json::object{{"value", "写到一半"}, {"clock", "not a clock"}};
+    const json::value body = push_body({good_mutation(1), late_bad, good_mutation(3)});
+    auto copied = decode_push(body);
+    json::value given = body;
+    auto moved = decode_push(std::move(given));
+    ASSERT_TRUE(copied);
+    ASSERT_TRUE(moved);
+    ASSERT_EQ(moved->mutations.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i)
+        EXPECT_EQ(encode(moved->mutations[i]), encode(copied->mutations[i])) << i;
+    EXPECT_EQ(moved->mutations[1].malformed_code, "bad_clock");
+    EXPECT_EQ(moved->mutations[1].raw, json::value(late_bad)); // "x" and 3 still in it
+    EXPECT_EQ(moved->mutations[0].fields.at(0).second.value, "x");
+    EXPECT_EQ(moved->mutations[0].fields.at(1).second.value, 3);
+}
+
 TEST(protocol, malformed_mutations_reach_the_engine_as_rejections_and_the_queue_moves_on) {
     using namespace fieldsync::testing;
     server_harness server;
