@@ -543,6 +543,10 @@ void api::compute_page(const std::shared_ptr<context>& ctx, sql::connection& c,
             return ctx->fail(400, "bad_cursor",
                              "the cursor was not issued by this server; pull from the "
                              "beginning (no cursor)");
+        if (res.error() == errc::storage_failure)
+            return ctx->fail(503, "storage_failure",
+                             "the server cannot tell what is stored since a write to its disk "
+                             "failed; try again later");
         return ctx->fail(500, "internal", "the pull failed");
     }
     // The stored JSON is copied, not parsed and re-serialised.

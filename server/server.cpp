@@ -583,7 +583,8 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     wc.sync_file = d.cfg.wal_sync;
     wc.mark = [](sql::connection& c) { return engine::last_seq(c); };
     d.wr = std::make_unique<writer>(std::move(conn), wc);
-    d.eng->serve_up_to(&d.wr->durable_limit());
+    d.eng->serve_durable_only(
+        [w = d.wr.get()](std::uint64_t mark) { return w->wait_durable(mark); });
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
     d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);
     d.state.app = d.app.get();

@@ -560,8 +560,11 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     if (!coll)
         return rejected(make_rejection("unknown_collection"));
     if (prepared) {
+        // Checked again with the writer's own time, so that the answer is the one it would give
+        // by itself ("not in the future" moves with the clock). Rejections are rare.
         if (prepared->field_rejection)
-            return rejected(*prepared->field_rejection);
+            if (auto r = field_rejection(*coll, who, m, now, quarantine))
+                return rejected(*r);
     } else if (auto r = field_rejection(*coll, who, m, now, quarantine)) {
         return rejected(*r);
     }
@@ -918,9 +921,9 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
                                  bool raw_json) {
     pull_result out;
     sql::transaction tx(c, sql::tx_mode::deferred);
-    auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
-    if (durable_)
-        high = std::min(high, durable_->load(std::memory_order_acquire));
+    const auto high = static_cast<std::uint64_t>(meta_int(c, "last_seq")); // starts the snapshot
+    if (durable_ && !durable_(high))
+        return errc::storage_failure;
     const auto purged = static_cast<std::uint64_t>(meta_int(c, "purged_seq"));
     std::uint64_t after = 0;
     if (!req.cursor.empty()) {

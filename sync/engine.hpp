@@ -120,10 +120,12 @@ public:
 
     // Registers an observer; call before the writer starts. The engine does not own it.
     void add_observer(change_observer* o) { observers_.push_back(o); }
-    // Pulls serve changes only up to this sequence number (the writer's durable_limit(): commits
-    // readers can already see but that are not yet on the disk are not handed out, so no cursor
-    // ever points past what a power cut would keep). Call before serving; not owned.
-    void serve_up_to(const std::atomic<std::uint64_t>* durable) { durable_ = durable; }
+    // Pulls serve a snapshot only once everything in it is on the disk: `wait(last_seq)` (the
+    // writer's wait_durable) blocks until it is, and a pull whose snapshot never will be (a WAL
+    // fsync failed) fails with errc::storage_failure. Without it a tablet could be handed a
+    // commit a power cut then takes back, and a cursor past the positions the server numbers
+    // anew after the restart. Call before serving.
+    void serve_durable_only(std::function<bool(std::uint64_t)> wait) { durable_ = std::move(wait); }
 
     // One page of changes after the request's cursor within the caller's scope, from one read
     // snapshot. errc::bad_cursor for a cursor this database did not issue. With `raw_json` the
@@ -176,7 +178,7 @@ private:
     std::string epoch_;  // random id of this database: cursors from another database reset
     std::string secret_; // key of the cursor MAC
     std::vector<change_observer*> observers_;
-    const std::atomic<std::uint64_t>* durable_ = nullptr;
+    std::function<bool(std::uint64_t)> durable_;
 };
 
 class writer;

@@ -18,19 +18,6 @@ void check(sqlite3* db, int rc, std::string_view what) {
         fail(db, rc, what);
 }
 
-// Once per process, before the first connection: no memory statistics. With them (SQLite's
-// default) every allocation and free inside SQLite takes a process-wide mutex — 400,000 lock
-// and unlock pairs per 16,000 home visits applied, 3 % of the writer's instructions — for
-// counters nothing here reads (sqlite3_memory_used). If SQLite was already initialised (a test
-// registered a VFS first), the call is refused and the default stays: only slower.
-void configure_once() {
-    static const bool done = [] {
-        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-        return true;
-    }();
-    (void)done;
-}
-
 } // namespace
 
 statement::statement(sqlite3* db, std::string_view text) : db_(db) {
@@ -113,8 +100,13 @@ std::span<const std::uint8_t> statement::blob(int c) const {
     return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c))};
 }
 
+bool configure_process() {
+    static const bool applied = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    return applied;
+}
+
 connection::connection(const std::string& path, open_mode mode) : path_(path) {
-    configure_once();
+    configure_process();
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     switch (mode) {
     case open_mode::read_write_create:

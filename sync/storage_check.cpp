@@ -1,4 +1,5 @@
 #include "sync/storage_check.hpp"
+#include "sync/sqlite.hpp"
 
 #include <sqlite3.h>
 
@@ -67,6 +68,7 @@ result<void> check_database_file(const std::string& path, startup_check level, s
                               shm + " to start without those transactions.");
     }
 
+    sql::configure_process(); // before SQLite's first use in fieldsyncd
     sqlite3* raw = nullptr;
     int rc =
         sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);

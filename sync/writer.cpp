@@ -29,9 +29,12 @@ writer::writer(sql::connection conn, writer_config cfg)
         conn_.exec("PRAGMA synchronous=NORMAL");
         // Commits that a predecessor which crashed left in the page cache reach the disk before
         // anything is called durable. No WAL yet: nothing to sync.
-        if (const int err = sync_wal(); err != 0 && err != ENOENT)
+        if (const int err = sync_wal(); err != 0 && err != ENOENT) {
+            if (wal_fd_ >= 0)
+                ::close(wal_fd_);
             throw std::runtime_error("cannot fsync " + conn_.path() +
                                      "-wal: " + std::strerror(err));
+        }
     }
     if (cfg_.checkpoint_pages > 0 && file) {
         // The hook replaces SQLite's automatic checkpoint on this connection.
@@ -47,10 +50,25 @@ writer::writer(sql::connection conn, writer_config cfg)
 int writer::sync_wal() {
     if (wal_fd_ < 0) {
         // The WAL keeps its inode while any connection is open (the writer's is, until the
-        // sync thread has stopped), so one descriptor serves for the writer's life.
-        wal_fd_ = ::open((conn_.path() + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+        // sync thread has stopped), so one descriptor serves for the writer's life. Its name
+        // as SQLite has it (the database's real path, symbolic links resolved).
+        const char* wal = sqlite3_filename_wal(sqlite3_db_filename(conn_.handle(), "main"));
+        const std::string name = wal && *wal ? wal : conn_.path() + "-wal";
+        wal_fd_ = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
         if (wal_fd_ < 0)
             return errno;
+        // The WAL's directory entry too, once (SQLite syncs it itself only with
+        // synchronous=FULL): a WAL created since the last sync of its folder could otherwise
+        // vanish in a power cut with the commits in it.
+        const auto slash = name.rfind('/');
+        const std::string folder = slash == std::string::npos ? "." : name.substr(0, slash + 1);
+        if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+            const int rc = ::fsync(dir);
+            const int err = errno;
+            ::close(dir);
+            if (rc != 0)
+                return err;
+        }
     }
     if (cfg_.sync_file)
         return cfg_.sync_file(wal_fd_);
@@ -85,6 +103,7 @@ void writer::sync_loop() {
             {
                 std::lock_guard lock(mutex_);
                 sync_failed_ = true;
+                durable_cv_.notify_all(); // readers waiting for these groups give up
             }
             std::string line = boost::json::serialize(boost::json::object{
                 {"level", "error"},
@@ -106,6 +125,15 @@ void writer::sync_loop() {
 void writer::publish_limit() {
     durable_limit_.store(unsynced_starts_.empty() ? UINT64_MAX : unsynced_starts_.front(),
                          std::memory_order_seq_cst);
+    durable_cv_.notify_all();
+}
+
+bool writer::wait_durable(std::uint64_t mark) const {
+    if (mark <= durable_limit_.load(std::memory_order_acquire))
+        return true;
+    std::unique_lock lock(mutex_);
+    durable_cv_.wait(lock, [&] { return sync_failed_ || mark <= durable_limit_.load(); });
+    return mark <= durable_limit_.load();
 }
 
 bool writer::failed() const {
@@ -117,6 +145,13 @@ int writer::on_wal_commit(void* self, sqlite3* db, const char*, int pages) {
     auto* w = static_cast<writer*>(self);
     if (pages < 0)
         return SQLITE_OK;
+    {
+        // After a failed WAL fsync nothing is copied into the database file: the kernel may
+        // have dropped pages of the WAL, and a later sync that succeeds would not bring them back.
+        std::lock_guard lock(w->mutex_);
+        if (w->sync_failed_)
+            return SQLITE_OK;
+    }
     const auto n = static_cast<std::size_t>(pages);
     if (n >= w->cfg_.wal_pages_limit) {
         // Under sustained writes the thread's checkpoints never catch up with the end of the WAL
@@ -150,6 +185,8 @@ void writer::checkpoint_loop() {
             if (checkpoint_stopping_)
                 return;
             checkpoint_wanted_ = false;
+            if (sync_failed_)
+                continue; // see on_wal_commit
             checkpoint_running_ = true;
         }
         // PASSIVE: copies what no reader still needs and never blocks the writer or readers.
@@ -226,6 +263,19 @@ void writer::stop() {
     }
     if (checkpoint_thread_.joinable())
         checkpoint_thread_.join();
+    bool failed = false;
+    {
+        std::lock_guard lock(mutex_);
+        failed = sync_failed_;
+    }
+    if (failed) {
+        // Nor when the connections close (SQLite checkpoints at the last one): the WAL stays as
+        // it is for SQLite's recovery at the next start.
+        sqlite3_db_config(conn_.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+        if (checkpoint_conn_)
+            sqlite3_db_config(checkpoint_conn_->handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+                              nullptr);
+    }
 }
 
 std::uint64_t writer::checkpoints() const {

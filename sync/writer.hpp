@@ -92,6 +92,12 @@ public:
     // are durable when visible and not held back. Set before a group's COMMIT makes it visible.
     // Any thread.
     const std::atomic<std::uint64_t>& durable_limit() const noexcept { return durable_limit_; }
+    // Waits until everything up to `mark` is on the disk (at most about one fdatasync) and
+    // returns true; false if it never will be (a WAL fsync failed). A reader whose snapshot
+    // reached `mark` calls this before handing out anything of it: serving only part of a
+    // snapshot is not enough, since an edit moves a record to a new position and would hide
+    // the version on the disk. Any thread.
+    bool wait_durable(std::uint64_t mark) const;
     // True once an fdatasync failed: every job is refused until the process restarts.
     bool failed() const;
 
@@ -130,8 +136,9 @@ private:
 
     bool pipelined_ = false;
     std::atomic<std::uint64_t> durable_limit_{UINT64_MAX};
-    std::deque<std::uint64_t> unsynced_starts_; // guarded by mutex_; one per group not yet synced
-    void publish_limit();                       // from unsynced_starts_; mutex_ held
+    mutable std::condition_variable durable_cv_; // durable_limit_ moved or sync_failed_ set
+    std::deque<std::uint64_t> unsynced_starts_;  // guarded by mutex_; one per group not yet synced
+    void publish_limit();                        // from unsynced_starts_; mutex_ held
     std::condition_variable sync_cv_;
     std::deque<committed_group> sync_queue_; // guarded by mutex_
     bool sync_stopping_ = false;             // guarded by mutex_

@@ -60,7 +60,8 @@ server_fixture::server_fixture(std::function<void(server::config&)> tweak) {
 }
 
 server_fixture::~server_fixture() {
-    srv->stop();
+    if (srv) // a test may have stopped and dropped it
+        srv->stop();
 }
 
 std::unique_ptr<https_client> server_fixture::client() const {

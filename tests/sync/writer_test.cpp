@@ -1,6 +1,7 @@
 // The single writer: pushes submitted from many threads are all applied and acknowledged exactly
 // once, each acknowledgement only once its data is committed (visible to a new reader); a job
 // that fails is undone alone; stop() drains the queue and later submits are refused.
+#include "sync/storage_check.hpp"
 #include "sync/test_support.hpp"
 #include "sync/writer.hpp"
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <random>
@@ -376,10 +378,12 @@ TEST(writer, a_group_is_acknowledged_only_after_the_wal_sync_that_covers_it) {
     EXPECT_FALSE(w.failed());
 }
 
-// A change readers can see but that is not yet on the disk is not pulled: a power cut could
-// still take it, and a tablet whose cursor had passed it would then skip whatever the server
-// numbered in its place after the restart.
-TEST(writer, pulls_serve_only_what_is_on_the_disk) {
+// A snapshot holding a commit that is not yet on the disk is not served until it is: a power cut
+// could still take that commit back, and a tablet handed it (or a cursor past it) would then
+// skip what the server numbers anew after the restart. Holding back only the newest positions
+// is not enough: an edit moves a record to a new position, and its version on the disk would be
+// hidden. So the pull waits for the sync.
+TEST(writer, a_pull_waits_until_its_snapshot_is_on_the_disk) {
     temp_dir dir;
     const std::string path = dir.file("district.db");
     manual_clock wall;
@@ -390,44 +394,93 @@ TEST(writer, pulls_serve_only_what_is_on_the_disk) {
     cfg.mark = [](sql::connection& c) { return engine::last_seq(c); };
     cfg.sync_file = [gate](int fd) { return gate->run(fd); };
     writer w(sql::connection(path, sql::open_mode::read_write), cfg);
-    server.eng.serve_up_to(&w.durable_limit());
+    server.eng.serve_durable_only([&w](std::uint64_t mark) { return w.wait_durable(mark); });
+    const auto who = worker("tab-1");
+    const uuid id = uuid_v7_generator(1).make(t0);
+    auto push_one = [&](std::uint64_t seq, const json::object& fields) {
+        push_request req;
+        req.schema_version = 1;
+        mutation m;
+        m.seq = seq;
+        m.collection = "item";
+        m.id = id;
+        for (const auto& kv : fields)
+            m.fields.emplace_back(
+                std::string(kv.key()),
+                field_write{
+                    kv.value(), hlc{t0 + static_cast<std::int64_t>(seq), 0, who.device}, {}});
+        req.mutations.push_back(std::move(m));
+        auto acked = std::make_shared<std::promise<bool>>();
+        submit_push(w, server.eng, who, std::move(req),
+                    [acked](result<push_result> r) { acked->set_value(r && r->applied == 1); });
+        return acked->get_future();
+    };
+    ASSERT_TRUE(push_one(1, item("well")).get()); // on the disk
     {
         std::lock_guard lock(gate->m);
         gate->open = false;
         gate->syncs = 0;
     }
+    auto edited = push_one(2, json::object{{"name", "well, dry"}}); // moves the record to seq 2
+    gate->wait_for_syncs(1);
+
+    std::atomic<bool> gate_opened{false}, pulling{false};
+    bool finished_before_the_sync = false;
+    result<pull_result> pulled = errc::invalid_argument;
+    std::thread reader([&] {
+        sql::connection c(path, sql::open_mode::read_only);
+        pulling = true;
+        pulled = server.eng.pull(c, worker("tab-2"), pull_request{});
+        finished_before_the_sync = !gate_opened.load();
+    });
+    while (!pulling.load())
+        std::this_thread::yield();
+    // Give the pull the time to reach its wait (a pull that does not wait is done by then).
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gate_opened = true;
+    gate->release();
+    reader.join();
+    EXPECT_TRUE(edited.get());
+    EXPECT_FALSE(finished_before_the_sync) << "the pull answered before its snapshot was synced";
+    ASSERT_TRUE(pulled);
+    ASSERT_EQ(pulled->changes.size(), 1u); // the record, with the edit that is now on the disk
+    EXPECT_EQ(pulled->changes[0].fields.at("name"), "well, dry");
+    w.stop();
+}
+
+// A pull whose snapshot holds a group whose fsync failed is refused: it never will be durable.
+TEST(writer, a_pull_over_a_failed_sync_is_refused) {
+    temp_dir dir;
+    const std::string path = dir.file("district.db");
+    server_harness server(path);
+    auto fail = std::make_shared<std::atomic<bool>>(false);
+    writer_config cfg;
+    cfg.mark = [](sql::connection& c) { return engine::last_seq(c); };
+    cfg.sync_file = [fail](int fd) { return fail->load() ? EIO : (::fdatasync(fd) ? errno : 0); };
+    writer w(sql::connection(path, sql::open_mode::read_write), cfg);
+    server.eng.serve_durable_only([&w](std::uint64_t mark) { return w.wait_durable(mark); });
     const auto who = worker("tab-1");
     push_request req;
     req.schema_version = 1;
     mutation m;
     m.seq = 1;
     m.collection = "item";
-    m.id = uuid_v7_generator(1).make(t0);
-    for (const auto& kv : item("well"))
+    m.id = uuid_v7_generator(2).make(t0);
+    for (const auto& kv : item("lost?"))
         m.fields.emplace_back(std::string(kv.key()),
-                              field_write{kv.value(), hlc{t0, 1, who.device}, {}});
+                              field_write{kv.value(), hlc{t0, 0, who.device}, {}});
     req.mutations.push_back(std::move(m));
+    fail->store(true);
     std::promise<bool> acked;
+    ::testing::internal::CaptureStderr();
     submit_push(w, server.eng, who, std::move(req),
-                [&](result<push_result> r) { acked.set_value(r && r->applied == 1); });
-    gate->wait_for_syncs(1);
-
-    sql::connection reader(path, sql::open_mode::read_only);
-    EXPECT_EQ(engine::last_seq(reader), 1u); // committed
-    auto early = server.eng.pull(reader, worker("tab-2"), pull_request{});
-    ASSERT_TRUE(early);
-    EXPECT_TRUE(early->changes.empty());
-    EXPECT_TRUE(early->complete);
-
-    gate->release();
-    EXPECT_TRUE(acked.get_future().get());
-    pull_request next;
-    next.cursor = early->cursor;
-    auto later = server.eng.pull(reader, worker("tab-2"), next);
-    ASSERT_TRUE(later);
-    ASSERT_EQ(later->changes.size(), 1u);
-    EXPECT_FALSE(later->reset);
-    EXPECT_EQ(later->changes[0].fields.at("name"), "well");
+                [&](result<push_result> r) { acked.set_value(r.has_value()); });
+    EXPECT_FALSE(acked.get_future().get());
+    ::testing::internal::GetCapturedStderr();
+    sql::connection c(path, sql::open_mode::read_only);
+    auto pulled = server.eng.pull(c, worker("tab-2"), pull_request{});
+    ASSERT_FALSE(pulled);
+    EXPECT_EQ(pulled.error(), make_error_code(errc::storage_failure));
     w.stop();
 }
 
@@ -464,12 +517,23 @@ TEST(writer, a_failed_wal_sync_refuses_its_jobs_and_every_later_one) {
 }
 
 // SQLite's memory statistics cost a process-wide mutex on every allocation inside SQLite (3 % of
-// the writer's instructions, district_bench); connections are opened without them.
-TEST(sqlite_setup, connections_keep_no_memory_statistics) {
+// the writer's instructions, district_bench); they must be off in fieldsyncd, whose first use of
+// SQLite is the startup check of an existing database file. Run in a fresh process ("threadsafe"
+// death-test style re-executes the test binary), where SQLite is not yet initialised.
+TEST(sqlite_setup, fieldsyncd_startup_order_leaves_memory_statistics_off) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
     temp_dir dir;
-    sql::connection c(dir.file("stats.db"), sql::open_mode::read_write_create);
-    c.exec("CREATE TABLE t(x); INSERT INTO t VALUES(randomblob(100000))");
-    EXPECT_EQ(sqlite3_memory_used(), 0);
+    const std::string path = dir.file("stats.db");
+    std::ofstream(path).flush(); // an existing (empty) database file, made without SQLite
+    EXPECT_EXIT(
+        {
+            std::string why;
+            (void)check_database_file(path, startup_check::quick, &why);
+            sql::connection c(path, sql::open_mode::read_write);
+            c.exec("CREATE TABLE t(x); INSERT INTO t VALUES(randomblob(100000))");
+            std::exit(sqlite3_memory_used() == 0 ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
 }
 
 TEST(writer, stop_drains_the_queue_and_later_submits_are_refused) {
