@@ -92,11 +92,11 @@ public:
     // are durable when visible and not held back. Set before a group's COMMIT makes it visible.
     // Any thread.
     const std::atomic<std::uint64_t>& durable_limit() const noexcept { return durable_limit_; }
-    // Waits until everything up to `mark` is on the disk (at most about one fdatasync) and
-    // returns true; false if it never will be (a WAL fsync failed). A reader whose snapshot
-    // reached `mark` calls this before handing out anything of it: serving only part of a
-    // snapshot is not enough, since an edit moves a record to a new position and would hide
-    // the version on the disk. Any thread.
+    // Waits until everything up to `mark` is on the disk (the fdatasync under way and at most
+    // one more) and returns true; false if it never will be (a WAL fsync failed). A reader whose
+    // snapshot reached `mark` calls this before handing out anything of it: serving only part
+    // of a snapshot is not enough, since an edit moves a record to a new position and would
+    // hide the version on the disk. Any thread.
     bool wait_durable(std::uint64_t mark) const;
     // True once an fdatasync failed: every job is refused until the process restarts.
     bool failed() const;
