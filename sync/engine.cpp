@@ -343,6 +343,25 @@ std::uint64_t engine::last_seq(sql::connection& c) {
 
 namespace {
 
+// The text of each clock written, made once for a run of fields that share it (a new record's
+// fields usually do). The texts stay where they are for the views handed out (room for `n`).
+class clock_texts {
+public:
+    explicit clock_texts(std::size_t n) { texts_.reserve(n); }
+    // `c` must outlive the next call (it is compared with the next clock).
+    std::string_view of(const hlc& c) {
+        if (!last_ || !(*last_ == c)) {
+            texts_.push_back(c.to_string());
+            last_ = &c;
+        }
+        return texts_.back();
+    }
+
+private:
+    std::vector<std::string> texts_;
+    const hlc* last_ = nullptr;
+};
+
 // One field's entry in a history record's changes: "name":[old,new].
 void append_change_entry(std::string& text, std::string_view name, const json::value& before,
                          const json::value& after) {
@@ -389,9 +408,7 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
             continue;
         std::vector<std::pair<std::string_view, std::string_view>> clock_list;
         clock_list.reserve(m.fields.size());
-        std::vector<std::string> clock_texts; // owns the clocks' text (never reallocated)
-        clock_texts.reserve(m.fields.size());
-        const hlc* clock_text_of = nullptr;
+        clock_texts texts(m.fields.size());
         // The record as json::serialize writes an object of these fields in this order; the
         // pieces are written as Boost.JSON writes them (tested byte for byte), without
         // building the object.
@@ -403,11 +420,7 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
             append_json_string(p.fields_text, name);
             p.fields_text += ':';
             append_json(p.fields_text, w.value);
-            if (!clock_text_of || !(*clock_text_of == w.clock)) {
-                clock_texts.push_back(w.clock.to_string());
-                clock_text_of = &w.clock;
-            }
-            clock_list.emplace_back(name, clock_texts.back());
+            clock_list.emplace_back(name, texts.of(w.clock));
             append_change_entry(p.changes_text, name, json::value(nullptr), w.value);
         }
         p.fields_text += '}';
@@ -688,19 +701,12 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                 for (const auto& kv : stored->clocks)
                     if (kv.value().is_string())
                         clock_list.emplace_back(kv.key(), kv.value().get_string());
-            std::vector<std::string> clock_texts; // owns the new clocks' text (never reallocated)
-            clock_texts.reserve(decisions.size());
-            const hlc* clock_text_of = nullptr;
+            clock_texts texts(decisions.size());
             changes_text = "{";
             for (const auto& d : decisions) {
                 if (!d.take)
                     continue;
-                // A new record's fields usually share one clock: its text is made once.
-                if (!clock_text_of || !(*clock_text_of == d.clock)) {
-                    clock_texts.push_back(d.clock.to_string());
-                    clock_text_of = &d.clock;
-                }
-                std::string_view clock = clock_texts.back();
+                std::string_view clock = texts.of(d.clock);
                 auto it = std::find_if(clock_list.begin(), clock_list.end(),
                                        [&](const auto& e) { return e.first == *d.name; });
                 if (it != clock_list.end())

@@ -313,6 +313,12 @@ struct sync_gate {
         std::unique_lock lock(m);
         cv.wait(lock, [&] { return syncs >= n; });
     }
+    // Closed again after the start-up sync, with the count back at zero.
+    void close() {
+        std::lock_guard lock(m);
+        open = false;
+        syncs = 0;
+    }
     void release(int error = 0) {
         std::lock_guard lock(m);
         fail_with = error;
@@ -341,11 +347,7 @@ TEST(writer, a_group_is_acknowledged_only_after_the_wal_sync_that_covers_it) {
     writer w(sql::connection(path, sql::open_mode::read_write), cfg);
     const std::uint64_t before = meta_count(server.db);
     EXPECT_EQ(w.durable_limit().load(), UINT64_MAX); // nothing waits for the disk
-    {
-        std::lock_guard lock(gate->m);
-        gate->open = false;
-        gate->syncs = 0;
-    }
+    gate->close();
 
     std::atomic<bool> acknowledged{false};
     boost::system::error_code result = errc::unsupported;
@@ -416,11 +418,7 @@ TEST(writer, a_pull_waits_until_its_snapshot_is_on_the_disk) {
         return acked->get_future();
     };
     ASSERT_TRUE(push_one(1, item("well")).get()); // on the disk
-    {
-        std::lock_guard lock(gate->m);
-        gate->open = false;
-        gate->syncs = 0;
-    }
+    gate->close();
     auto edited = push_one(2, json::object{{"name", "well, dry"}}); // moves the record to seq 2
     gate->wait_for_syncs(1);
 
@@ -493,11 +491,7 @@ TEST(writer, a_failed_wal_sync_refuses_its_jobs_and_every_later_one) {
     writer_config cfg;
     cfg.sync_file = [gate](int fd) { return gate->run(fd); };
     writer w(sql::connection(path, sql::open_mode::read_write), cfg);
-    {
-        std::lock_guard lock(gate->m);
-        gate->open = false;
-        gate->syncs = 0;
-    }
+    gate->close();
     std::promise<boost::system::error_code> first;
     w.submit([](sql::connection& c) { c.exec("INSERT INTO meta(key, value) VALUES('a', 1)"); },
              [&](boost::system::error_code ec) { first.set_value(ec); });
