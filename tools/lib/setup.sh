@@ -9,7 +9,7 @@ fieldsync_packages=(
     libboost1.81-dev libboost-json1.81-dev
     libsqlite3-dev sqlite3 libssl-dev openssl
     libgtest-dev googletest libbenchmark-dev
-    libqrencode-dev libxlsxwriter-dev zlib1g-dev
+    libqrencode-dev libxlsxwriter-dev zlib1g-dev libjemalloc-dev
     clang-format curl
     chromium fonts-noto-cjk
 )
