@@ -382,6 +382,33 @@ std::optional<rejection> validate_value(const collection_decl& c, std::string_vi
     return wrong();
 }
 
+namespace {
+std::optional<rejection> reference_rejection(const field_decl& f, const json::value* v,
+                                             const validation_context& ctx) {
+    if (!ctx.refs || !v || !v->is_string())
+        return std::nullopt;
+    if (f.type == field_type::division && !ctx.refs->division_exists(v->as_string()))
+        return make_rejection("unknown_division", &f);
+    if (f.type == field_type::reference && !ctx.refs->record_exists(f.ref, v->as_string()))
+        return make_rejection("reference_missing", &f);
+    return std::nullopt;
+}
+} // namespace
+
+std::optional<rejection> validate_references(const collection_decl& c, const json::object& record,
+                                             const validation_context& ctx) {
+    if (!ctx.refs)
+        return std::nullopt;
+    const auto* deleted = record.if_contains("_deleted");
+    if (deleted && deleted->is_bool() && deleted->as_bool())
+        return std::nullopt; // as validate_record: a tombstone is not checked
+    for (const auto& f : c.fields)
+        if (f.type == field_type::division || f.type == field_type::reference)
+            if (auto r = reference_rejection(f, record.if_contains(f.name), ctx))
+                return r;
+    return std::nullopt;
+}
+
 std::optional<rejection> validate_record(const collection_decl& c, const json::object& record,
                                          const validation_context& ctx) {
     const auto* deleted = record.if_contains("_deleted");
@@ -398,16 +425,9 @@ std::optional<rejection> validate_record(const collection_decl& c, const json::o
         if (f.required && (!v || v->is_null()))
             return make_rejection("required_missing", &f);
     }
-    for (std::size_t i = 0; i < c.fields.size(); ++i) {
-        const auto& f = c.fields[i];
-        const auto* v = values[i];
-        if (!ctx.refs || !v || !v->is_string())
-            continue;
-        if (f.type == field_type::division && !ctx.refs->division_exists(v->as_string()))
-            return make_rejection("unknown_division", &f);
-        if (f.type == field_type::reference && !ctx.refs->record_exists(f.ref, v->as_string()))
-            return make_rejection("reference_missing", &f);
-    }
+    for (std::size_t i = 0; i < c.fields.size(); ++i)
+        if (auto r = reference_rejection(c.fields[i], values[i], ctx))
+            return r;
     for (const auto& name : c.rules)
         if (const auto* rule = find_rule(name))
             if (auto r = (*rule)(c, record, ctx))

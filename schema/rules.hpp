@@ -63,10 +63,17 @@ std::optional<rejection> validate_value(const collection_decl& c, std::string_vi
                                         const boost::json::value& v, const validation_context& ctx);
 
 // Checks the record as it would be after applying a mutation: required fields, references,
-// divisions and the collection's cross-field rules.
+// divisions and the collection's cross-field rules, in that order (the first failure answers).
 std::optional<rejection> validate_record(const collection_decl& c,
                                          const boost::json::object& record,
                                          const validation_context& ctx);
+// Only the reference and division checks of validate_record (nothing without ctx.refs). For a
+// record that passed validate_record without ctx.refs at a time no later than ctx.now_ms (the
+// rules' "not in the future" checks only pass more easily later), this gives validate_record's
+// answer with them.
+std::optional<rejection> validate_references(const collection_decl& c,
+                                             const boost::json::object& record,
+                                             const validation_context& ctx);
 
 // True if `s` is a field name the engine accepts: lowercase identifier, at most 64 bytes.
 bool is_field_name(std::string_view s) noexcept;

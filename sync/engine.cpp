@@ -383,6 +383,7 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
     for (std::size_t i = 0; i < req.mutations.size(); ++i) {
         const auto& m = req.mutations[i];
         auto& p = out[i];
+        p.prepared_ms = now;
         if (!m.malformed_code.empty())
             continue; // rejected for that before its fields are looked at
         const collection_decl* coll = cat_.find(m.collection);
@@ -414,7 +415,9 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
         // building the object.
         p.fields_text = "{";
         p.changes_text = "{";
+        p.record.reserve(m.fields.size());
         for (const auto& [name, w] : m.fields) {
+            p.record.emplace(name, w.value);
             if (p.fields_text.size() > 1)
                 p.fields_text += ',';
             append_json_string(p.fields_text, name);
@@ -427,6 +430,8 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
         p.changes_text += '}';
         p.clocks_text = share_clocks(clock_list);
         p.texts = true;
+        const validation_context ctx{&cat_, nullptr, now, cfg_.max_clock_ahead_ms};
+        p.record_valid = !validate_record(*coll, p.record, ctx);
     }
     return out;
 }
@@ -484,6 +489,8 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
         const prepared_mutation* prep = nullptr;
         if (prepared && prepared->size() == req.mutations.size())
             prep = &(*prepared)[static_cast<std::size_t>(&m - req.mutations.data())];
+        if (prep && prep->prepared_ms > now)
+            prep = nullptr; // made at a later time than the writer's: not to be trusted now
         mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out, true, prep);
         device_last = m.seq;
         bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&
@@ -602,13 +609,19 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         const field_write* write;
         merge_outcome outcome;
         bool take;
-        hlc clock; // the clock to store if taken (restamped when needed)
+        std::optional<hlc> restamped; // the server's clock for the write, when it restamps it
         std::optional<field_state> before;
+        // The clock to store if taken.
+        const hlc& clock() const { return restamped ? *restamped : write->clock; }
     };
     std::vector<decision> decisions;
     decisions.reserve(m.fields.size());
+    // A new record prepared before the queue: its fields are taken from the preparation unless
+    // a field turns out restamped (below).
+    const bool prepared_new = prepared && prepared->texts && !stored;
     json::object proposed = stored ? json::object(stored->fields, sp) : json::object(sp);
-    proposed.reserve(proposed.size() + m.fields.size()); // one allocation, no rehash
+    if (!prepared_new)
+        proposed.reserve(proposed.size() + m.fields.size()); // one allocation, no rehash
     mutation_ack ack;
     ack.seq = m.seq;
     for (const auto& [name, w] : m.fields) {
@@ -619,37 +632,47 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                     const auto* v = stored->fields.if_contains(name);
                     st = field_state{v ? *v : json::value(nullptr), std::move(*h)};
                 }
-        hlc clock = w.clock;
-        bool restamp = clock.ms > now + cfg_.max_clock_ahead_ms;
-        field_write effective{w.value, clock, w.base};
-        if (restamp) {
+        std::optional<hlc> restamped;
+        std::optional<field_write> moved; // the write with the server's clock
+        if (w.clock.ms > now + cfg_.max_clock_ahead_ms) {
             auto s = clock_.now();
-            effective.clock = hlc{s.ms, s.counter, who.device};
+            restamped = hlc{s.ms, s.counter, who.device};
+            moved = field_write{w.value, *restamped, w.base};
         }
-        auto outcome = merge_field(st, effective);
-        if (outcome == merge_outcome::stale_clean_update && !restamp) {
+        auto outcome = merge_field(st, moved ? *moved : w);
+        if (outcome == merge_outcome::stale_clean_update && !restamped) {
             auto s = clock_.now();
-            effective.clock = hlc{s.ms, s.counter, who.device};
-            restamp = true;
+            restamped = hlc{s.ms, s.counter, who.device};
         }
-        bool take = takes_write(outcome) || (outcome == merge_outcome::concurrent_same_value &&
-                                             effective.clock > st->clock);
-        if (!restamp)
+        const hlc& clock = restamped ? *restamped : w.clock;
+        bool take = takes_write(outcome) ||
+                    (outcome == merge_outcome::concurrent_same_value && clock > st->clock);
+        if (!restamped)
             clock_.observe(w.clock);
-        if (take && restamp)
-            ack.restamped.emplace_back(name, effective.clock);
-        if (take)
+        if (take && restamped)
+            ack.restamped.emplace_back(name, clock);
+        if (take && !prepared_new)
             proposed[name] = w.value;
-        else if (outcome != merge_outcome::duplicate)
+        else if (!take && outcome != merge_outcome::duplicate)
             ack.kept.push_back(name);
-        decisions.push_back({&name, &w, outcome, take, std::move(effective.clock), std::move(st)});
+        decisions.push_back({&name, &w, outcome, take, std::move(restamped), std::move(st)});
     }
+    const bool all_taken =
+        std::all_of(decisions.begin(), decisions.end(), [](const decision& d) { return d.take; });
+    const bool use_prepared = prepared_new && all_taken && ack.restamped.empty();
+    if (prepared_new && !use_prepared) {
+        proposed.reserve(m.fields.size());
+        for (const auto& d : decisions)
+            if (d.take)
+                proposed[*d.name] = d.write->value;
+    }
+    const json::object& record = use_prepared ? prepared->record : proposed;
 
     // Scope: a record stays in the township it was created in, and only its township's workers
     // may write it.
-    std::string_view township = str_of(proposed, coll->township_field);
+    std::string_view township = str_of(record, coll->township_field);
     std::string_view village =
-        coll->village_field.empty() ? std::string_view{} : str_of(proposed, coll->village_field);
+        coll->village_field.empty() ? std::string_view{} : str_of(record, coll->village_field);
     if (stored && !stored->township.empty() && township != stored->township)
         return rejected(make_rejection("scope_field_immutable", coll->field(coll->township_field)));
     if (!township.empty() && !who.where.contains(township, village))
@@ -662,7 +685,8 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                 return rejected(make_rejection("immutable_field", f));
 
     validation_context ctx{&cat_, &refs, now, cfg_.max_clock_ahead_ms};
-    if (auto r = validate_record(*coll, proposed, ctx))
+    if (auto r = use_prepared && prepared->record_valid ? validate_references(*coll, record, ctx)
+                                                        : validate_record(*coll, record, ctx))
         return rejected(*r);
     if (township.empty())
         return rejected(make_rejection("required_missing", coll->field(coll->township_field)));
@@ -690,9 +714,6 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         // them and serialising those was a fifth of a mutation's cost).
         // A new record whose fields all keep their own clocks is stored with the texts
         // prepared before the queue (the same as made here).
-        const bool use_prepared = prepared && prepared->texts && !stored && ack.restamped.empty() &&
-                                  std::all_of(decisions.begin(), decisions.end(),
-                                              [](const decision& d) { return d.take; });
         std::string fields_text, clocks_text, changes_text;
         if (!use_prepared) {
             std::vector<std::pair<std::string_view, std::string_view>> clock_list;
@@ -706,7 +727,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             for (const auto& d : decisions) {
                 if (!d.take)
                     continue;
-                std::string_view clock = texts.of(d.clock);
+                std::string_view clock = texts.of(d.clock());
                 auto it = std::find_if(clock_list.begin(), clock_list.end(),
                                        [&](const auto& e) { return e.first == *d.name; });
                 if (it != clock_list.end())
@@ -718,13 +739,13 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
                                     d.write->value);
             }
             changes_text += '}';
-            fields_text = json::serialize(proposed);
+            fields_text = json::serialize(record);
             clocks_text = share_clocks(clock_list);
         }
         const std::string& fields_out = use_prepared ? prepared->fields_text : fields_text;
         const std::string& clocks_out = use_prepared ? prepared->clocks_text : clocks_text;
         const std::string& changes_out = use_prepared ? prepared->changes_text : changes_text;
-        const auto* del = proposed.if_contains("_deleted");
+        const auto* del = record.if_contains("_deleted");
         std::int64_t deleted = del && del->is_bool() && del->as_bool() ? 1 : 0;
         std::optional<std::string_view> village_col;
         if (!village.empty())
@@ -756,7 +777,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         h->run();
         for (auto* o : observers_)
             o->on_change(c, record_change{*coll, m.id, rid, change_seq, township, village,
-                                          stored ? &stored->fields : nullptr, proposed, who, now});
+                                          stored ? &stored->fields : nullptr, record, who, now});
     }
 
     for (const auto& d : decisions) {
@@ -768,7 +789,7 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         std::string other_user = user_of_device(c, other.clock.device);
         std::string my_value = json::serialize(d.write->value);
         std::string other_value = json::serialize(other.value);
-        std::string my_clock = d.clock.to_string(), other_clock = other.clock.to_string();
+        std::string my_clock = d.clock().to_string(), other_clock = other.clock.to_string();
         auto s = c.cached(
             "INSERT INTO conflicts(rid, collection, township, village, field, winner_value, "
             "winner_clock, winner_device, winner_user, loser_value, loser_clock, loser_device, "

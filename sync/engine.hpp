@@ -85,13 +85,19 @@ public:
 
     // What can be worked out for a mutation with no database, before the writer takes it: the
     // checks of its fields (type, limits, format, the clock's device, reserved names) and, for
-    // when its record turns out to be new, the texts that record would be stored with. The
-    // writer uses the texts only if the record is new and every field is taken with its own
-    // clock (nothing restamped); otherwise it writes them itself as always.
+    // when its record turns out to be new, that record (its fields, the texts it would be
+    // stored with, and whether it passes validate_record but for the reference checks). The
+    // writer uses them only if the record is new and every field is taken with its own clock
+    // (nothing restamped); otherwise it works them out itself as always. Checks that pass now
+    // pass later ("not in the future"), so the writer ignores a preparation from a time later
+    // than its own (the wall clock was set back in between).
     struct prepared_mutation {
+        std::int64_t prepared_ms = 0; // the time the checks were made at
         std::optional<rejection> field_rejection;
-        bool texts = false; // the three texts are set
+        bool texts = false; // the three texts and `record` are set
         std::string fields_text, clocks_text, changes_text;
+        boost::json::object record; // the fields as the new record holds them
+        bool record_valid = false;  // validate_record without the reference checks passed
     };
     using prepared_push = std::vector<prepared_mutation>; // one per mutation of the push
     // submit_push prepares on the caller's thread, so that the writer, which every push waits

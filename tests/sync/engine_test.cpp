@@ -1,4 +1,5 @@
 // The server engine's push and pull, with replicas wired to it in process.
+#include "sync/district_fixture.hpp"
 #include "sync/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -637,6 +638,22 @@ TEST(engine, a_push_prepared_before_the_queue_is_stored_exactly_as_without) {
     auto bad = item("赵六");
     bad["count"] = 5000;
     first.mutations.push_back(mutation_of(d, bad, wall.ms, false));
+    // Whole-record checks, prepared without the database and finished by the writer with it:
+    // a reference to a record of the same push; references and divisions that do not exist; a
+    // required field missing; a cross-field rule broken (a village of another township).
+    auto owned = item("钱七");
+    owned["owner"] = a.to_string();
+    first.mutations.push_back(mutation_of(ids.make(wall.ms), owned, wall.ms, false));
+    auto dangling = item("孙八");
+    dangling["owner"] = ids.make(wall.ms).to_string();
+    first.mutations.push_back(mutation_of(ids.make(wall.ms), dangling, wall.ms, false));
+    first.mutations.push_back(
+        mutation_of(ids.make(wall.ms), item("周九", town_a, "500154105299"), wall.ms, false));
+    auto nameless = item("吴十");
+    nameless.erase("name");
+    first.mutations.push_back(mutation_of(ids.make(wall.ms), nameless, wall.ms, false));
+    first.mutations.push_back(
+        mutation_of(ids.make(wall.ms), item("郑十一", town_a, village_b1), wall.ms, false));
     push_request second;
     second.schema_version = 1;
     // An edit of a stored record: the writer merges, prepared texts or not.
@@ -672,9 +689,37 @@ TEST(engine, a_push_prepared_before_the_queue_is_stored_exactly_as_without) {
     EXPECT_EQ(dump(plain, records), dump(prepared, records));
     EXPECT_EQ(dump(plain, history), dump(prepared, history));
     EXPECT_EQ(dump(plain, rejected), dump(prepared, rejected));
-    EXPECT_EQ(plain.count("SELECT count(*) FROM records"), 3);
-    EXPECT_EQ(prepared.count("SELECT count(*) FROM quarantine"), 1);
+    EXPECT_EQ(plain.count("SELECT count(*) FROM records"), 4);
+    EXPECT_EQ(prepared.count("SELECT count(*) FROM records"), 4);
+    EXPECT_EQ(dump(prepared, "SELECT code, field, '' FROM quarantine ORDER BY qid"),
+              "out_of_range|count||\nreference_missing|owner||\nunknown_division|village||\n"
+              "required_missing|name||\nvillage_not_in_township|village||\n");
     EXPECT_EQ(plain.hash(), prepared.hash());
+}
+
+// A preparation's checks hold later (a date not in the future stays so), not earlier: when the
+// server's wall clock is set back between preparing a push and writing it, the writer checks the
+// push itself, and a person born "tomorrow" by its clock is refused as without a preparation.
+TEST(engine, a_push_prepared_before_the_clock_was_set_back_is_checked_again) {
+    constexpr std::int64_t day = 86400000;
+    const auto who = field_worker("tab-a", t105);
+    for (bool set_back : {false, true}) {
+        district plain, prepared;
+        replica a(":memory:", catalog::builtin(), "tab-a", [&] { return july_31 - day; });
+        (void)*a.create("person", person(t105, v105, "2025-07-31", true, "unemployed", 1));
+        auto req = a.next_push();
+        prepared.wall = july_31; // born today: fine
+        const auto prep = prepared.eng.prepare(who, req);
+        ASSERT_FALSE(prep.at(0).field_rejection);
+        ASSERT_TRUE(prep.at(0).record_valid);
+        prepared.wall = plain.wall = set_back ? july_31 - day : july_31;
+        auto x = plain.write([&](sql::connection& c) { return plain.eng.push(c, who, req); });
+        auto y = prepared.write(
+            [&](sql::connection& c) { return prepared.eng.push(c, who, req, &prep); });
+        EXPECT_EQ(json::serialize(encode(x)), json::serialize(encode(y)));
+        EXPECT_EQ(y.acks.at(0).status, set_back ? ack_status::rejected : ack_status::applied)
+            << y.acks.at(0).code;
+    }
 }
 
 } // namespace
