@@ -7,9 +7,11 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <array>
+#include <compare>
+#include <cstdio>
 #include <optional>
 #include <set>
-#include <tuple>
 
 namespace fieldsync {
 
@@ -17,26 +19,130 @@ namespace json = boost::json;
 
 namespace {
 
+// The indicators in report order (rollup_indicators()). Cells name them by number, so that
+// comparing cells, which the figures' bookkeeping does for every person and record, compares
+// integers instead of strings.
+enum class indicator : std::uint8_t {
+    home_visits,
+    persons_visited,
+    four_ones_base,
+    four_ones_verified,
+    four_ones_assessed,
+    four_ones_registered,
+    four_ones_served,
+    monitoring_checks,
+    households_flagged,
+    graduates,
+    graduates_registered,
+    graduates_served,
+    late_records,
+    open_conflicts,
+};
+constexpr std::array<std::string_view, 14> indicator_names = {
+    "home_visits",        "persons_visited",      "four_ones_base",
+    "four_ones_verified", "four_ones_assessed",   "four_ones_registered",
+    "four_ones_served",   "monitoring_checks",    "households_flagged",
+    "graduates",          "graduates_registered", "graduates_served",
+    "late_records",       "open_conflicts",
+};
+
+std::string_view name_of(indicator i) {
+    return indicator_names[static_cast<std::size_t>(i)];
+}
+
+std::optional<indicator> indicator_of(std::string_view name) {
+    for (std::size_t i = 0; i < indicator_names.size(); ++i)
+        if (indicator_names[i] == name)
+            return static_cast<indicator>(i);
+    return std::nullopt;
+}
+
+// A month "YYYY-MM" as YYYY * 100 + MM, the year being key / 100; 0 for "" (the township-wide
+// open_conflicts).
+using month_key = std::int32_t;
+
+// The value of the digits s[at, at + n) ("YYYY-MM-DD" parts already checked by parse_date or
+// is_month).
+int digits_at(std::string_view s, std::size_t at, std::size_t n) {
+    int v = 0;
+    for (std::size_t i = at; i < at + n && i < s.size(); ++i)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+// For a valid "YYYY-MM" (or ""), as stored in the rollup tables.
+month_key month_of(std::string_view ym) {
+    return ym.size() < 7 ? 0 : digits_at(ym, 0, 4) * 100 + digits_at(ym, 5, 2);
+}
+
+std::string month_text(month_key m) {
+    if (m == 0)
+        return {};
+    char text[16];
+    std::snprintf(text, sizeof text, "%04d-%02d", m / 100, m % 100);
+    return text;
+}
+
+// Township codes (villages, for by_village) numbered in the order they are first seen, so that
+// cells compare as integers; "" is number 0. Cells are read with the table that made them.
+class code_table {
+public:
+    code_table() { id(""); }
+    std::uint32_t id(std::string_view code) {
+        if (auto it = ids_.find(code); it != ids_.end())
+            return it->second;
+        const auto n = static_cast<std::uint32_t>(codes_.size());
+        codes_.emplace_back(code);
+        ids_.emplace(std::string(code), n);
+        return n;
+    }
+    const std::string& code(std::uint32_t id) const { return codes_.at(id); }
+
+private:
+    std::vector<std::string> codes_;
+    std::map<std::string, std::uint32_t, std::less<>> ids_;
+};
+
 // (township, month, indicator)
-using cell = std::tuple<std::string, std::string, std::string>;
+struct cell {
+    std::uint32_t township = 0;
+    month_key month = 0;
+    indicator what = indicator::home_visits;
+    auto operator<=>(const cell&) const = default;
+};
 // (township, month, indicator, key)
-using key_cell = std::tuple<std::string, std::string, std::string, std::string>;
+struct key_cell {
+    cell at;
+    std::string key;
+    auto operator<=>(const key_cell&) const = default;
+};
 
 struct record_contrib {
     std::vector<cell> counts;
     std::vector<key_cell> keys;
 };
 
+enum class event_kind : std::uint8_t { verified, assessed, registered, served };
+constexpr std::array<std::string_view, 4> event_kind_names = {"verified", "assessed", "registered",
+                                                              "served"};
+
+std::optional<event_kind> event_kind_of(std::string_view name) {
+    for (std::size_t i = 0; i < event_kind_names.size(); ++i)
+        if (event_kind_names[i] == name)
+            return static_cast<event_kind>(i);
+    return std::nullopt;
+}
+
 struct event {
-    std::string kind;
+    event_kind kind;
     std::string person;
-    std::string month;
+    month_key month;
     std::string record; // the record it comes from (stored events only)
 };
 
 // An event counts in the figures of its month and of the later months of that year.
-bool reaches(const event& e, std::string_view month) {
-    return e.month.compare(0, 4, month, 0, 4) == 0 && e.month <= month;
+bool reaches(const event& e, month_key month) {
+    return e.month / 100 == month / 100 && e.month <= month;
 }
 
 std::string_view str(const json::object& o, std::string_view k) {
@@ -53,10 +159,11 @@ bool is_deleted(const json::object& o) {
     return truthy(o, "_deleted");
 }
 
-std::string month_of_text(std::string_view date_text) {
+// The month of a date ("YYYY-MM-DD…"), 0 if it is not one.
+month_key month_of_date(std::string_view date_text) {
     if (date_text.size() < 10 || !parse_date(date_text.substr(0, 10)))
-        return {};
-    return std::string(date_text.substr(0, 7));
+        return 0;
+    return month_of(date_text);
 }
 
 } // namespace
@@ -79,32 +186,32 @@ std::string_view date_field(std::string_view collection) {
     return collected_date_field(collection);
 }
 
+// `township`: the code's number in the caller's code_table (0: none).
 record_contrib record_level(std::string_view collection, const json::object& f,
-                            std::string_view township, std::int64_t created_ms,
+                            std::uint32_t township, std::int64_t created_ms,
                             const rollup_config& cfg) {
     record_contrib out;
     auto df = date_field(collection);
-    if (df.empty() || is_deleted(f) || township.empty())
+    if (df.empty() || is_deleted(f) || township == 0)
         return out;
     auto date_text = str(f, df);
-    auto month = month_of_text(date_text);
-    if (month.empty())
+    auto month = month_of_date(date_text);
+    if (month == 0)
         return out;
-    std::string t(township);
     if (collection == "home_visit") {
-        out.counts.emplace_back(t, month, "home_visits");
+        out.counts.push_back({township, month, indicator::home_visits});
         if (auto p = str(f, "person"); !p.empty())
-            out.keys.emplace_back(t, month, "persons_visited", std::string(p));
+            out.keys.push_back({{township, month, indicator::persons_visited}, std::string(p)});
     } else if (collection == "monitoring_check") {
-        out.counts.emplace_back(t, month, "monitoring_checks");
+        out.counts.push_back({township, month, indicator::monitoring_checks});
         auto outcome = str(f, "outcome");
         if (auto h = str(f, "household");
             !h.empty() && (outcome == "flag_for_monitoring" || outcome == "assistance_recommended"))
-            out.keys.emplace_back(t, month, "households_flagged", std::string(h));
+            out.keys.push_back({{township, month, indicator::households_flagged}, std::string(h)});
     }
     auto day = parse_date(date_text.substr(0, 10));
     if (day && created_ms / 86400000 - *day > cfg.late_after_days)
-        out.counts.emplace_back(t, month, "late_records");
+        out.counts.push_back({township, month, indicator::late_records});
     return out;
 }
 
@@ -115,37 +222,26 @@ std::vector<event> events_of(std::string_view collection, const json::object& f)
     auto person = std::string(str(f, "person"));
     if (person.empty())
         return out;
-    auto add = [&](const char* kind, std::string_view date_text) {
-        auto m = month_of_text(date_text);
-        if (!m.empty())
+    auto add = [&](event_kind kind, std::string_view date_text) {
+        if (auto m = month_of_date(date_text))
             out.push_back({kind, person, m, {}});
     };
     if (collection == "home_visit" && truthy(f, "basic_info_verified"))
-        add("verified", str(f, "visited_at"));
+        add(event_kind::verified, str(f, "visited_at"));
     if (collection == "needs_registration") {
-        add("registered", str(f, "registered_at"));
+        add(event_kind::registered, str(f, "registered_at"));
         if (!str(f, "assessment_result").empty())
-            add("assessed", str(f, "assessed_at"));
+            add(event_kind::assessed, str(f, "assessed_at"));
     }
     if (collection == "employment_service")
-        add("served", str(f, "delivered_at"));
+        add(event_kind::served, str(f, "delivered_at"));
     return out;
 }
 
-// The value of the digits s[at, at + n) ("YYYY-MM-DD" parts already checked by parse_date or
-// is_month).
-int digits_at(std::string_view s, std::size_t at, std::size_t n) {
-    int v = 0;
-    for (std::size_t i = at; i < at + n && i < s.size(); ++i)
-        v = v * 10 + (s[i] - '0');
-    return v;
-}
-
-// Whole years of age on the last day of `month` ("YYYY-MM") for someone born on `birth`
-// ("YYYY-MM-DD").
-int age_at_month_end(std::string_view birth, std::string_view month) {
+// Whole years of age on the last day of `month` for someone born on `birth` ("YYYY-MM-DD").
+int age_at_month_end(std::string_view birth, month_key month) {
     static constexpr int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y = digits_at(month, 0, 4), m = std::clamp(digits_at(month, 5, 2), 1, 12);
+    int y = month / 100, m = std::clamp(month % 100, 1, 12);
     int last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 1 : 0);
     int bm = digits_at(birth, 5, 2), bd = digits_at(birth, 8, 2);
     int age = y - digits_at(birth, 0, 4);
@@ -154,12 +250,13 @@ int age_at_month_end(std::string_view birth, std::string_view month) {
     return age;
 }
 
-// The cells one person contributes +1 to, over the given months.
-std::vector<cell> person_level(const json::object* person, std::string_view township,
+// The cells one person contributes +1 to, over the given months (`township` as in
+// record_level).
+std::vector<cell> person_level(const json::object* person, std::uint32_t township,
                                const std::vector<event>& events,
-                               const std::vector<std::string>& months, const rollup_config& cfg) {
+                               const std::vector<month_key>& months, const rollup_config& cfg) {
     std::vector<cell> out;
-    if (!person || is_deleted(*person) || township.empty())
+    if (!person || is_deleted(*person) || township == 0)
         return out;
     auto birth = str(*person, "birth_date");
     auto gender = str(*person, "gender");
@@ -169,9 +266,14 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
     if (const auto* g = person->if_contains("graduation_year"); g && g->is_int64())
         grad_year = g->as_int64();
     const bool dated = parse_date(birth).has_value();
-    std::string t(township);
-    for (const auto& m : months) {
-        auto has = [&](std::string_view kind) {
+    constexpr std::array<std::pair<event_kind, indicator>, 4> services = {{
+        {event_kind::verified, indicator::four_ones_verified},
+        {event_kind::assessed, indicator::four_ones_assessed},
+        {event_kind::registered, indicator::four_ones_registered},
+        {event_kind::served, indicator::four_ones_served},
+    }};
+    for (const auto m : months) {
+        auto has = [&](event_kind kind) {
             return std::any_of(events.begin(), events.end(),
                                [&](const event& e) { return e.kind == kind && reaches(e, m); });
         };
@@ -179,38 +281,38 @@ std::vector<cell> person_level(const json::object* person, std::string_view town
             int age = age_at_month_end(birth, m);
             int max = gender == "male" ? cfg.working_age_max_male : cfg.working_age_max_female;
             if (age >= cfg.working_age_min && age <= max) {
-                out.emplace_back(t, m, "four_ones_base");
-                for (const char* kind : {"verified", "assessed", "registered", "served"})
+                out.push_back({township, m, indicator::four_ones_base});
+                for (const auto& [kind, what] : services)
                     if (has(kind))
-                        out.emplace_back(t, m, std::string("four_ones_") + kind);
+                        out.push_back({township, m, what});
             }
         }
-        if (graduate && grad_year == digits_at(m, 0, 4)) {
-            out.emplace_back(t, m, "graduates");
-            if (has("registered"))
-                out.emplace_back(t, m, "graduates_registered");
-            if (has("served"))
-                out.emplace_back(t, m, "graduates_served");
+        if (graduate && grad_year == m / 100) {
+            out.push_back({township, m, indicator::graduates});
+            if (has(event_kind::registered))
+                out.push_back({township, m, indicator::graduates_registered});
+            if (has(event_kind::served))
+                out.push_back({township, m, indicator::graduates_served});
         }
     }
     return out;
 }
 
-void bump(sql::connection& c, const cell& k, std::int64_t delta) {
+void bump(sql::connection& c, const code_table& towns, const cell& k, std::int64_t delta) {
     if (delta == 0)
         return;
     auto s = c.cached("INSERT INTO rollups(township, month, indicator, value) VALUES(?, ?, ?, ?) "
                       "ON CONFLICT(township, month, indicator) DO UPDATE SET value = value + "
                       "excluded.value");
-    s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), delta);
+    s->bind_all(towns.code(k.township), month_text(k.month), name_of(k.what), delta);
     s->run();
 }
 
-std::vector<std::string> opened_months(sql::connection& c) {
-    std::vector<std::string> out;
+std::vector<month_key> opened_months(sql::connection& c) {
+    std::vector<month_key> out;
     auto s = c.cached("SELECT month FROM rollup_months ORDER BY month");
     while (s->step())
-        out.emplace_back(s->text(0));
+        out.push_back(month_of(s->text(0)));
     return out;
 }
 
@@ -219,17 +321,18 @@ std::vector<event> stored_events(sql::connection& c, std::string_view person) {
     auto s = c.cached("SELECT kind, month, record FROM person_events WHERE person = ?");
     s->bind_all(person);
     while (s->step())
-        out.push_back({std::string(s->text(0)), std::string(person), std::string(s->text(1)),
-                       std::string(s->text(2))});
+        if (auto kind = event_kind_of(s->text(0)))
+            out.push_back(
+                {*kind, std::string(person), month_of(s->text(1)), std::string(s->text(2))});
     return out;
 }
 
 // The opened months whose person-based figures a change of these events can move: an event
 // counts from its month to the end of its year.
-std::vector<std::string> months_moved_by(const std::vector<std::string>& opened,
-                                         const std::vector<event>& a, const std::vector<event>& b) {
-    std::vector<std::string> out;
-    for (const auto& m : opened) {
+std::vector<month_key> months_moved_by(const std::vector<month_key>& opened,
+                                       const std::vector<event>& a, const std::vector<event>& b) {
+    std::vector<month_key> out;
+    for (const auto m : opened) {
         auto moves = [&](const event& e) { return reaches(e, m); };
         if (std::any_of(a.begin(), a.end(), moves) || std::any_of(b.begin(), b.end(), moves))
             out.push_back(m);
@@ -275,7 +378,6 @@ figures normalized(figures f) {
         f.try_emplace(i, 0);
     return f;
 }
-
 // After a change to a township-month: an approved month whose figures moved gets (or updates)
 // its next, not yet approved revision with the difference.
 void note_change(sql::connection& c, const std::string& township, const std::string& month,
@@ -326,18 +428,18 @@ void note_change(sql::connection& c, const std::string& township, const std::str
         s->run();
     }
 }
-
 } // namespace
 
 // What one batch (a push, a server-side write, a resolution) has not written yet. Counter deltas
 // add up; distinct-key counts are read once and kept in memory; the township-months whose
 // approved figures may have moved are checked once at the end.
 struct rollups::batch {
+    code_table towns; // the townships of this batch's cells
     std::map<cell, std::int64_t> bumps;
     std::map<key_cell, std::pair<std::int64_t, std::int64_t>> keys; // stored n, n now
-    std::set<std::pair<std::string, std::string>> touched;
+    std::set<std::pair<std::uint32_t, month_key>> touched;
     std::int64_t now_ms = 0;
-    std::optional<std::vector<std::string>> months; // opened months, sorted
+    std::optional<std::vector<month_key>> months; // opened months, sorted
 
     void add(const cell& k, std::int64_t delta) {
         if (delta != 0)
@@ -351,7 +453,8 @@ struct rollups::batch {
             std::int64_t n = 0;
             auto s = c.cached("SELECT n FROM rollup_keys WHERE township = ? AND month = ? AND "
                               "indicator = ? AND key = ?");
-            s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+            s->bind_all(towns.code(k.at.township), month_text(k.at.month), name_of(k.at.what),
+                        k.key);
             if (s->step())
                 n = s->int64(0);
             it = keys.emplace(k, std::pair{n, n}).first;
@@ -359,11 +462,10 @@ struct rollups::batch {
         std::int64_t n = it->second.second;
         std::int64_t after = n + delta;
         it->second.second = std::max<std::int64_t>(after, 0);
-        cell distinct{std::get<0>(k), std::get<1>(k), std::get<2>(k)};
         if (n <= 0 && after > 0)
-            add(distinct, +1);
+            add(k.at, +1);
         else if (n > 0 && after <= 0)
-            add(distinct, -1);
+            add(k.at, -1);
     }
 
     // Applies new - old as counter deltas and remembers the township-months touched.
@@ -373,7 +475,7 @@ struct rollups::batch {
         auto o = old_cells.begin(), n = new_cells.begin();
         auto moved = [&](const cell& k, std::int64_t d) {
             add(k, d);
-            touched.insert({std::get<0>(k), std::get<1>(k)});
+            touched.insert({k.township, k.month});
         };
         // Walk both sorted lists: a cell in both is unchanged (equal runs cancel pairwise).
         while (o != old_cells.end() || n != new_cells.end()) {
@@ -388,27 +490,28 @@ struct rollups::batch {
 
     void write(sql::connection& c) {
         for (const auto& [k, d] : bumps)
-            bump(c, k, d);
+            bump(c, towns, k, d);
         for (const auto& [k, n] : keys) {
             if (n.first == n.second)
                 continue;
+            const auto& township = towns.code(k.at.township);
+            const auto month = month_text(k.at.month);
             if (n.second <= 0) {
                 auto s = c.cached("DELETE FROM rollup_keys WHERE township = ? AND month = ? AND "
                                   "indicator = ? AND key = ?");
-                s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k));
+                s->bind_all(township, month, name_of(k.at.what), k.key);
                 s->run();
             } else {
                 auto s = c.cached("INSERT INTO rollup_keys(township, month, indicator, key, n) "
                                   "VALUES(?, ?, ?, ?, ?) ON CONFLICT(township, month, indicator, "
                                   "key) DO UPDATE SET n = excluded.n");
-                s->bind_all(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
-                            n.second);
+                s->bind_all(township, month, name_of(k.at.what), k.key, n.second);
                 s->run();
             }
         }
         // Figures are final now: compare them with the approved ones.
         for (const auto& [t, m] : touched)
-            note_change(c, t, m, now_ms);
+            note_change(c, towns.code(t), month_text(m), now_ms);
     }
 };
 
@@ -426,24 +529,12 @@ void rollups::on_batch_abort() noexcept {
     batch_.reset();
 }
 
-std::vector<std::string>& rollups::months(sql::connection& c) {
-    if (!batch_->months)
-        batch_->months = opened_months(c);
-    return *batch_->months;
-}
-
 bool is_month(std::string_view s) noexcept {
     return s.size() == 7 && parse_date(std::string(s) + "-01").has_value();
 }
 
 const std::vector<std::string>& rollup_indicators() {
-    static const std::vector<std::string> list = {
-        "home_visits",        "persons_visited",      "four_ones_base",
-        "four_ones_verified", "four_ones_assessed",   "four_ones_registered",
-        "four_ones_served",   "monitoring_checks",    "households_flagged",
-        "graduates",          "graduates_registered", "graduates_served",
-        "late_records",       "open_conflicts",
-    };
+    static const std::vector<std::string> list(indicator_names.begin(), indicator_names.end());
     return list;
 }
 
@@ -464,11 +555,15 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
 void rollups::open_month_buffered(sql::connection& c, std::string_view month) {
     if (!is_month(month))
         return;
-    auto& known = months(c);
-    auto at = std::lower_bound(known.begin(), known.end(), month);
-    if (at != known.end() && *at == month)
+    batch& b = *batch_;
+    if (!b.months)
+        b.months = opened_months(c);
+    auto& known = *b.months;
+    const month_key key = month_of(month);
+    auto at = std::lower_bound(known.begin(), known.end(), key);
+    if (at != known.end() && *at == key)
         return; // already maintained
-    known.insert(at, std::string(month));
+    known.insert(at, key);
     {
         auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
         s->bind_all(month);
@@ -476,18 +571,19 @@ void rollups::open_month_buffered(sql::connection& c, std::string_view month) {
         if (c.changes() == 0)
             return;
     }
-    std::vector<std::string> one{std::string(month)};
+    const std::vector<month_key> one{key};
     std::map<cell, std::int64_t> counts;
     auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' AND "
                       "deleted = 0");
     while (s->step()) {
         auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
         auto fields = parse_object(s->text(1));
-        for (const auto& k : person_level(&fields, s->text(2), stored_events(c, id), one, cfg_))
+        for (const auto& k :
+             person_level(&fields, b.towns.id(s->text(2)), stored_events(c, id), one, cfg_))
             ++counts[k];
     }
     for (const auto& [k, n] : counts)
-        batch_->add(k, n);
+        b.add(k, n);
 }
 
 void rollups::on_change(sql::connection& c, const record_change& ch) {
@@ -495,13 +591,18 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         batch_ = std::make_unique<batch>();
     batch& b = *batch_;
     b.now_ms = ch.now_ms;
+    auto opened = [&]() -> const std::vector<month_key>& {
+        if (!b.months)
+            b.months = opened_months(c);
+        return *b.months;
+    };
     const std::string_view coll = ch.collection.name;
+    const std::uint32_t township = b.towns.id(ch.township);
     if (coll == "person") {
-        const auto& opened = months(c);
         auto id = ch.id.to_string();
         auto events = stored_events(c, id);
-        b.diff(person_level(ch.before, ch.township, events, opened, cfg_),
-               person_level(&ch.after, ch.township, events, opened, cfg_));
+        b.diff(person_level(ch.before, township, events, opened(), cfg_),
+               person_level(&ch.after, township, events, opened(), cfg_));
     } else if (!date_field(coll).empty()) {
         std::int64_t created_ms = ch.now_ms;
         if (ch.before) {
@@ -512,16 +613,16 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         }
         record_contrib old_rc;
         if (ch.before)
-            old_rc = record_level(coll, *ch.before, ch.township, created_ms, cfg_);
-        auto new_rc = record_level(coll, ch.after, ch.township, created_ms, cfg_);
+            old_rc = record_level(coll, *ch.before, township, created_ms, cfg_);
+        auto new_rc = record_level(coll, ch.after, township, created_ms, cfg_);
         auto old_ev = ch.before ? events_of(coll, *ch.before) : std::vector<event>{};
         auto new_ev = events_of(coll, ch.after);
         // Months first seen now are computed from the state before this change; the diff below
         // then moves them to the state after it.
         for (const auto& k : new_rc.counts)
-            open_month_buffered(c, std::get<1>(k));
+            open_month_buffered(c, month_text(k.month));
         for (const auto& e : new_ev)
-            open_month_buffered(c, e.month);
+            open_month_buffered(c, month_text(e.month));
 
         b.diff(old_rc.counts, new_rc.counts);
         for (const auto& k : old_rc.keys)
@@ -529,9 +630,9 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         for (const auto& k : new_rc.keys)
             b.add_key(c, k, +1);
         for (const auto& k : new_rc.keys)
-            b.touched.emplace(std::get<0>(k), std::get<1>(k));
+            b.touched.emplace(k.at.township, k.at.month);
         for (const auto& k : old_rc.keys)
-            b.touched.emplace(std::get<0>(k), std::get<1>(k));
+            b.touched.emplace(k.at.township, k.at.month);
 
         if (!old_ev.empty() || !new_ev.empty()) {
             std::set<std::string> persons;
@@ -542,20 +643,21 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
             // Only the months these events reach can move (the person's other figures are the
             // same before and after), and the events after the change are the stored ones with
             // this record's replaced: one read of each person and of their events.
-            const auto moved = months_moved_by(months(c), old_ev, new_ev);
+            const auto moved = months_moved_by(opened(), old_ev, new_ev);
             auto record = ch.id.to_string();
             for (const auto& p : persons) {
                 auto row = load_person(c, p);
                 const json::object* fields = row ? &row->fields : nullptr;
-                std::string_view township = row ? std::string_view(row->township) : "";
+                const std::uint32_t person_township = row ? b.towns.id(row->township) : 0;
                 auto events = stored_events(c, p);
-                auto before = person_level(fields, township, events, moved, cfg_);
+                auto before = person_level(fields, person_township, events, moved, cfg_);
                 if (ch.before) // a new record has no stored events (deleted below likewise)
                     std::erase_if(events, [&](const event& e) { return e.record == record; });
                 for (const auto& e : new_ev)
                     if (e.person == p)
                         events.push_back(e);
-                b.diff(std::move(before), person_level(fields, township, events, moved, cfg_));
+                b.diff(std::move(before),
+                       person_level(fields, person_township, events, moved, cfg_));
             }
             if (ch.before) {
                 auto s = c.cached("DELETE FROM person_events WHERE record = ?");
@@ -565,7 +667,8 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
             for (const auto& e : new_ev) {
                 auto s = c.cached("INSERT INTO person_events(record, kind, person, month) "
                                   "VALUES(?, ?, ?, ?) ON CONFLICT DO NOTHING");
-                s->bind_all(record, e.kind, e.person, e.month);
+                s->bind_all(record, event_kind_names[static_cast<std::size_t>(e.kind)], e.person,
+                            month_text(e.month));
                 s->run();
             }
         }
@@ -576,7 +679,7 @@ void rollups::on_conflicts(sql::connection&, std::string_view township, std::str
                            int delta) {
     if (!batch_)
         batch_ = std::make_unique<batch>();
-    batch_->add({std::string(township), "", "open_conflicts"}, delta);
+    batch_->add({batch_->towns.id(township), 0, indicator::open_conflicts}, delta);
 }
 
 result<int> rollups::approve(sql::connection& c, std::string_view township, std::string_view month,
@@ -688,9 +791,11 @@ std::map<std::string, figures> rollups::by_village(sql::connection& c, std::stri
     // The definitions key their cells by the code they are given; given the village instead of
     // the township, they count per village. "-" stands for records without a village (an empty
     // key counts nothing).
-    auto key = [](std::string_view village) {
-        return village.empty() ? std::string("-") : std::string(village);
+    code_table villages;
+    auto key = [&](std::string_view village) {
+        return villages.id(village.empty() ? "-" : village);
     };
+    const month_key wanted = month_of(month);
     std::map<cell, std::int64_t> counts;
     std::map<cell, std::set<std::string>> distinct;
     {
@@ -702,18 +807,17 @@ std::map<std::string, figures> rollups::by_village(sql::connection& c, std::stri
             auto f = parse_object(s->text(1));
             auto rc = record_level(s->text(0), f, key(s->text(2)), s->int64(3), cfg_);
             for (const auto& k : rc.counts)
-                if (std::get<1>(k) == month)
+                if (k.month == wanted)
                     ++counts[k];
             for (const auto& k : rc.keys)
-                if (std::get<1>(k) == month)
-                    distinct[{std::get<0>(k), std::get<1>(k), std::get<2>(k)}].insert(
-                        std::get<3>(k));
+                if (k.at.month == wanted)
+                    distinct[k.at].insert(k.key);
         }
     }
     for (const auto& [k, keys] : distinct)
         counts[k] += static_cast<std::int64_t>(keys.size());
     if (is_open(c, month)) {
-        std::vector<std::string> one{std::string(month)};
+        const std::vector<month_key> one{wanted};
         auto s = c.cached("SELECT id, fields, village FROM records WHERE collection = 'person' "
                           "AND deleted = 0 AND township = ?");
         s->bind_all(township);
@@ -729,11 +833,11 @@ std::map<std::string, figures> rollups::by_village(sql::connection& c, std::stri
                           "township = ? AND status = 'open' GROUP BY 1");
         s->bind_all(township);
         while (s->step())
-            counts[{key(s->text(0)), std::string(month), "open_conflicts"}] += s->int64(1);
+            counts[{key(s->text(0)), wanted, indicator::open_conflicts}] += s->int64(1);
     }
     for (const auto& [k, n] : counts) {
-        const auto& village = std::get<0>(k);
-        out[village == "-" ? std::string() : village][std::get<2>(k)] += n;
+        const auto& village = villages.code(k.township);
+        out[village == "-" ? std::string() : village][std::string(name_of(k.what))] += n;
     }
     for (auto& [village, f] : out)
         f = normalized(std::move(f));
@@ -741,6 +845,7 @@ std::map<std::string, figures> rollups::by_village(sql::connection& c, std::stri
 }
 
 std::vector<std::string> rollups::check(sql::connection& c) const {
+    code_table towns;
     std::map<cell, std::int64_t> expect;
     std::map<cell, std::set<std::string>> distinct;
     std::map<std::string, std::vector<event>> events;
@@ -751,11 +856,11 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
         while (s->step()) {
             auto f = parse_object(s->text(1));
             auto coll = s->text(0);
-            auto rc = record_level(coll, f, s->text(2), s->int64(3), cfg_);
+            auto rc = record_level(coll, f, towns.id(s->text(2)), s->int64(3), cfg_);
             for (const auto& k : rc.counts)
                 ++expect[k];
             for (const auto& k : rc.keys)
-                distinct[{std::get<0>(k), std::get<1>(k), std::get<2>(k)}].insert(std::get<3>(k));
+                distinct[k.at].insert(k.key);
             for (auto& e : events_of(coll, f))
                 events[e.person].push_back(std::move(e));
         }
@@ -769,7 +874,7 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
         while (s->step()) {
             auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
             auto f = parse_object(s->text(1));
-            for (const auto& k : person_level(&f, s->text(2), events[id], months, cfg_))
+            for (const auto& k : person_level(&f, towns.id(s->text(2)), events[id], months, cfg_))
                 ++expect[k];
         }
     }
@@ -777,16 +882,26 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
         auto s = c.cached("SELECT township, count(*) FROM conflicts WHERE status = 'open' GROUP BY "
                           "township");
         while (s->step())
-            expect[{std::string(s->text(0)), "", "open_conflicts"}] = s->int64(1);
+            expect[{towns.id(s->text(0)), 0, indicator::open_conflicts}] = s->int64(1);
     }
+    // The maintained figures as stored; a row this build cannot name (an unknown indicator or a
+    // malformed month) is a difference of its own.
     std::map<cell, std::int64_t> have;
+    std::vector<std::string> diffs;
     {
         auto s = c.cached("SELECT township, month, indicator, value FROM rollups");
-        while (s->step())
-            have[{std::string(s->text(0)), std::string(s->text(1)), std::string(s->text(2))}] =
-                s->int64(3);
+        while (s->step()) {
+            auto what = indicator_of(s->text(2));
+            std::string_view month = s->text(1);
+            if (!what || (!month.empty() && !is_month(month))) {
+                diffs.push_back(std::string(s->text(0)) + " " + std::string(month) + " " +
+                                std::string(s->text(2)) + ": " + std::to_string(s->int64(3)) +
+                                " != 0");
+                continue;
+            }
+            have[{towns.id(s->text(0)), month_of(month), *what}] = s->int64(3);
+        }
     }
-    std::vector<std::string> diffs;
     std::set<cell> all;
     for (const auto& [k, v] : expect)
         all.insert(k);
@@ -798,8 +913,9 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
         // Months never opened have no person-based figures maintained; only compare those that
         // are (and every record-level figure).
         if (e != h)
-            diffs.push_back(std::get<0>(k) + " " + std::get<1>(k) + " " + std::get<2>(k) + ": " +
-                            std::to_string(h) + " != " + std::to_string(e));
+            diffs.push_back(towns.code(k.township) + " " + month_text(k.month) + " " +
+                            std::string(name_of(k.what)) + ": " + std::to_string(h) +
+                            " != " + std::to_string(e));
     }
     return diffs;
 }

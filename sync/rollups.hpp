@@ -110,7 +110,6 @@ public:
 private:
     struct batch;
     void open_month_buffered(sql::connection& c, std::string_view month);
-    std::vector<std::string>& months(sql::connection& c);
 
     rollup_config cfg_;
     std::unique_ptr<batch> batch_; // what the current batch has not written yet

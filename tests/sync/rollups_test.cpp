@@ -109,6 +109,31 @@ TEST(rollups, a_person_made_and_changed_in_the_same_push_as_their_visits_counts_
     EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
 }
 
+// The consistency check is what an operator runs when figures look wrong: it must name each
+// maintained figure that a recomputation from the records does not give, and a row it cannot
+// read at all.
+TEST(rollups, check_names_each_figure_a_recomputation_does_not_give) {
+    district d;
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    auto p1 = *a.create("person", person(t105, v105, "1985-03-12", true, "unemployed", 1));
+    (void)*a.create("home_visit", visit(t105, v105, p1, "2025-06-10T10:00:00+08:00", true));
+    d.sync(a, field_worker("tab-a", t105));
+    ASSERT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+    ASSERT_EQ(d.month(t105, "2025-06")["four_ones_base"], 1);
+    d.db.exec("UPDATE rollups SET value = value + 5 WHERE indicator = 'home_visits' AND "
+              "month = '2025-06'");
+    d.db.exec("DELETE FROM rollups WHERE indicator = 'four_ones_base' AND month = '2025-06'");
+    d.db.exec("INSERT INTO rollups(township, month, indicator, value) VALUES('500154105', "
+              "'2025-06', 'no_such_indicator', 2)");
+    auto diffs = d.sums.check(d.db);
+    std::sort(diffs.begin(), diffs.end());
+    EXPECT_EQ(diffs, (std::vector<std::string>{
+                         "500154105 2025-06 four_ones_base: 0 != 1",
+                         "500154105 2025-06 home_visits: 6 != 1",
+                         "500154105 2025-06 no_such_indicator: 2 != 0",
+                     }));
+}
+
 TEST(rollups, district_figures_add_numerators_and_denominators_not_percentages) {
     district d;
     replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
