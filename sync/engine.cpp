@@ -378,12 +378,15 @@ void append_change_entry(std::string& text, std::string_view name, const json::v
 } // namespace
 
 engine::prepared_push engine::prepare(const principal& who, const push_request& req) const {
-    prepared_push out(req.mutations.size());
+    // The records' values in one arena per push, released at once with the preparation (on
+    // the sync thread, after the acknowledgement) instead of value by value.
+    json::storage_ptr sp = json::make_shared_resource<json::monotonic_resource>();
+    prepared_push out;
+    out.reserve(req.mutations.size());
     const std::int64_t now = clock_.wall_ms();
     for (std::size_t i = 0; i < req.mutations.size(); ++i) {
         const auto& m = req.mutations[i];
-        auto& p = out[i];
-        p.prepared_ms = now;
+        auto& p = out.emplace_back(now, sp);
         if (!m.malformed_code.empty())
             continue; // rejected for that before its fields are looked at
         const collection_decl* coll = cat_.find(m.collection);
@@ -420,11 +423,20 @@ engine::prepared_push engine::prepare(const principal& who, const push_request& 
             p.record.emplace(name, w.value);
             if (p.fields_text.size() > 1)
                 p.fields_text += ',';
+            const std::size_t name_at = p.fields_text.size();
             append_json_string(p.fields_text, name);
+            const std::size_t name_end = p.fields_text.size();
             p.fields_text += ':';
+            const std::size_t value_at = p.fields_text.size();
             append_json(p.fields_text, w.value);
             clock_list.emplace_back(name, texts.of(w.clock));
-            append_change_entry(p.changes_text, name, json::value(nullptr), w.value);
+            // As append_change_entry(changes, name, null, value), from the bytes just written.
+            if (p.changes_text.size() > 1)
+                p.changes_text += ',';
+            p.changes_text.append(p.fields_text, name_at, name_end - name_at);
+            p.changes_text += ":[null,";
+            p.changes_text.append(p.fields_text, value_at);
+            p.changes_text += ']';
         }
         p.fields_text += '}';
         p.changes_text += '}';

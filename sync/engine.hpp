@@ -92,6 +92,10 @@ public:
     // pass later ("not in the future"), so the writer ignores a preparation from a time later
     // than its own (the wall clock was set back in between).
     struct prepared_mutation {
+        prepared_mutation() = default;
+        // `record` allocated from `sp`.
+        prepared_mutation(std::int64_t at, boost::json::storage_ptr sp)
+            : prepared_ms(at), record(std::move(sp)) {}
         std::int64_t prepared_ms = 0; // the time the checks were made at
         std::optional<rejection> field_rejection;
         bool texts = false; // the three texts and `record` are set
