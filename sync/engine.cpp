@@ -501,8 +501,10 @@ push_result engine::push(sql::connection& c, const principal& who, const push_re
         const prepared_mutation* prep = nullptr;
         if (prepared && prepared->size() == req.mutations.size())
             prep = &(*prepared)[static_cast<std::size_t>(&m - req.mutations.data())];
-        if (prep && prep->prepared_ms > now)
-            prep = nullptr; // made at a later time than the writer's: not to be trusted now
+        // Made at a later time than the writer's, it is not to be trusted now; nor made without
+        // a clock (0: the "not in the future" checks were skipped).
+        if (prep && (prep->prepared_ms > now || prep->prepared_ms == 0))
+            prep = nullptr;
         mutation_ack ack = apply_mutation(c, who, m, refs, change_seq, now, out, true, prep);
         device_last = m.seq;
         bool plain = ack.status == ack_status::applied && ack.conflicts.empty() &&

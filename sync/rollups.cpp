@@ -543,7 +543,8 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
     if (own)
         batch_ = std::make_unique<batch>();
     try {
-        open_month_buffered(c, month);
+        if (is_month(month))
+            open_month_buffered(c, month_of(month));
     } catch (...) {
         on_batch_abort();
         throw;
@@ -552,21 +553,18 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
         on_batch_end(c);
 }
 
-void rollups::open_month_buffered(sql::connection& c, std::string_view month) {
-    if (!is_month(month))
-        return;
+void rollups::open_month_buffered(sql::connection& c, std::int32_t key) {
     batch& b = *batch_;
     if (!b.months)
         b.months = opened_months(c);
     auto& known = *b.months;
-    const month_key key = month_of(month);
     auto at = std::lower_bound(known.begin(), known.end(), key);
     if (at != known.end() && *at == key)
         return; // already maintained
     known.insert(at, key);
     {
         auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
-        s->bind_all(month);
+        s->bind_all(month_text(key));
         s->run();
         if (c.changes() == 0)
             return;
@@ -620,9 +618,9 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         // Months first seen now are computed from the state before this change; the diff below
         // then moves them to the state after it.
         for (const auto& k : new_rc.counts)
-            open_month_buffered(c, month_text(k.month));
+            open_month_buffered(c, k.month);
         for (const auto& e : new_ev)
-            open_month_buffered(c, month_text(e.month));
+            open_month_buffered(c, e.month);
 
         b.diff(old_rc.counts, new_rc.counts);
         for (const auto& k : old_rc.keys)
@@ -894,9 +892,10 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
             auto what = indicator_of(s->text(2));
             std::string_view month = s->text(1);
             if (!what || (!month.empty() && !is_month(month))) {
-                diffs.push_back(std::string(s->text(0)) + " " + std::string(month) + " " +
-                                std::string(s->text(2)) + ": " + std::to_string(s->int64(3)) +
-                                " != 0");
+                if (s->int64(3) != 0)
+                    diffs.push_back(std::string(s->text(0)) + " " + std::string(month) + " " +
+                                    std::string(s->text(2)) + ": " + std::to_string(s->int64(3)) +
+                                    " != 0");
                 continue;
             }
             have[{towns.id(s->text(0)), month_of(month), *what}] = s->int64(3);
@@ -917,6 +916,7 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
                             std::string(name_of(k.what)) + ": " + std::to_string(h) +
                             " != " + std::to_string(e));
     }
+    std::sort(diffs.begin(), diffs.end()); // by township, month, indicator
     return diffs;
 }
 

@@ -109,7 +109,7 @@ public:
 
 private:
     struct batch;
-    void open_month_buffered(sql::connection& c, std::string_view month);
+    void open_month_buffered(sql::connection& c, std::int32_t month); // YYYY * 100 + MM
 
     rollup_config cfg_;
     std::unique_ptr<batch> batch_; // what the current batch has not written yet

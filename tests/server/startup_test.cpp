@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 namespace fieldsync {
 namespace {
 
@@ -16,7 +19,12 @@ TEST(server_startup, fieldsyncd_names_the_memory_allocator_it_runs_on) {
     const std::string d = dir.path().string();
     seed_database(d);
     child_process_server srv(d);
-    const std::string log = srv.log();
+    // It listens (and the test goes on) before it prints its startup lines: wait for them.
+    std::string log = srv.log();
+    for (int i = 0; i < 3000 && log.find("  memory allocator: ") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        log = srv.log();
+    }
 #ifdef FIELDSYNC_EXPECT_JEMALLOC
     EXPECT_NE(log.find("  memory allocator: jemalloc 5."), std::string::npos) << log;
 #else
