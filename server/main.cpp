@@ -12,6 +12,12 @@
 
 #ifdef FIELDSYNC_WITH_JEMALLOC
 #include <jemalloc/jemalloc.h>
+
+// Read by jemalloc when it starts (MALLOC_CONF in the environment adds to it): a background
+// thread returns pages freed for 10 s to the system even while the server is idle. Without it
+// jemalloc purges only when it is called, so an idle server kept a burst's peak resident (140 MB
+// after a push-new run, against 26 MB with it, 20 s later).
+const char* malloc_conf = "background_thread:true";
 #endif
 
 namespace {
@@ -35,7 +41,12 @@ std::string memory_allocator() {
         const char* v = nullptr;
         std::size_t len = sizeof v;
         std::string version = mallctl("version", &v, &len, nullptr, 0) == 0 && v ? v : "";
-        return "jemalloc " + version.substr(0, version.find('-'));
+        bool background = false;
+        len = sizeof background;
+        if (mallctl("background_thread", &background, &len, nullptr, 0) != 0)
+            background = false;
+        return "jemalloc " + version.substr(0, version.find('-')) +
+               (background ? ", unused memory returned in the background" : "");
     }
 #endif
     return "system malloc";
