@@ -383,6 +383,12 @@ std::optional<rejection> validate_value(const collection_decl& c, std::string_vi
 }
 
 namespace {
+// Rules apply to live records; a tombstone only needs its scope.
+bool is_tombstone(const json::object& record) {
+    const auto* deleted = record.if_contains("_deleted");
+    return deleted && deleted->is_bool() && deleted->as_bool();
+}
+
 std::optional<rejection> reference_rejection(const field_decl& f, const json::value* v,
                                              const validation_context& ctx) {
     if (!ctx.refs || !v || !v->is_string())
@@ -397,11 +403,8 @@ std::optional<rejection> reference_rejection(const field_decl& f, const json::va
 
 std::optional<rejection> validate_references(const collection_decl& c, const json::object& record,
                                              const validation_context& ctx) {
-    if (!ctx.refs)
+    if (!ctx.refs || is_tombstone(record))
         return std::nullopt;
-    const auto* deleted = record.if_contains("_deleted");
-    if (deleted && deleted->is_bool() && deleted->as_bool())
-        return std::nullopt; // as validate_record: a tombstone is not checked
     for (const auto& f : c.fields)
         if (f.type == field_type::division || f.type == field_type::reference)
             if (auto r = reference_rejection(f, record.if_contains(f.name), ctx))
@@ -411,12 +414,10 @@ std::optional<rejection> validate_references(const collection_decl& c, const jso
 
 std::optional<rejection> validate_record(const collection_decl& c, const json::object& record,
                                          const validation_context& ctx) {
-    const auto* deleted = record.if_contains("_deleted");
-    bool is_deleted = deleted && deleted->is_bool() && deleted->as_bool();
     if (ctx.cat && record.size() > ctx.cat->limits().max_fields)
         return make_rejection("too_many_fields", std::string_view{});
-    if (is_deleted)
-        return std::nullopt; // a tombstone only needs its scope; rules apply to live records
+    if (is_tombstone(record))
+        return std::nullopt;
     // Each declared field looked up once for both checks (a lookup compares keys one by one).
     std::vector<const json::value*> values(c.fields.size());
     for (std::size_t i = 0; i < c.fields.size(); ++i) {

@@ -630,11 +630,14 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     };
     std::vector<decision> decisions;
     decisions.reserve(m.fields.size());
-    // A new record prepared before the queue: its fields are taken from the preparation unless
-    // a field turns out restamped (below).
-    const bool prepared_new = prepared && prepared->texts && !stored;
+    // A new record prepared before the queue is the preparation's: without a stored record every
+    // field is inserted (merge_field), and none is restamped when no clock is too far ahead.
+    const bool use_prepared = prepared && prepared->texts && !stored &&
+                              std::none_of(m.fields.begin(), m.fields.end(), [&](const auto& f) {
+                                  return f.second.clock.ms > now + cfg_.max_clock_ahead_ms;
+                              });
     json::object proposed = stored ? json::object(stored->fields, sp) : json::object(sp);
-    if (!prepared_new)
+    if (!use_prepared)
         proposed.reserve(proposed.size() + m.fields.size()); // one allocation, no rehash
     mutation_ack ack;
     ack.seq = m.seq;
@@ -665,20 +668,11 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             clock_.observe(w.clock);
         if (take && restamped)
             ack.restamped.emplace_back(name, clock);
-        if (take && !prepared_new)
+        if (take && !use_prepared)
             proposed[name] = w.value;
         else if (!take && outcome != merge_outcome::duplicate)
             ack.kept.push_back(name);
         decisions.push_back({&name, &w, outcome, take, std::move(restamped), std::move(st)});
-    }
-    const bool all_taken =
-        std::all_of(decisions.begin(), decisions.end(), [](const decision& d) { return d.take; });
-    const bool use_prepared = prepared_new && all_taken && ack.restamped.empty();
-    if (prepared_new && !use_prepared) {
-        proposed.reserve(m.fields.size());
-        for (const auto& d : decisions)
-            if (d.take)
-                proposed[*d.name] = d.write->value;
     }
     const json::object& record = use_prepared ? prepared->record : proposed;
 

@@ -439,7 +439,13 @@ struct rollups::batch {
     std::map<key_cell, std::pair<std::int64_t, std::int64_t>> keys; // stored n, n now
     std::set<std::pair<std::uint32_t, month_key>> touched;
     std::int64_t now_ms = 0;
-    std::optional<std::vector<month_key>> months; // opened months, sorted
+    std::optional<std::vector<month_key>> months; // opened months, sorted; read once
+
+    std::vector<month_key>& opened(sql::connection& c) {
+        if (!months)
+            months = opened_months(c);
+        return *months;
+    }
 
     void add(const cell& k, std::int64_t delta) {
         if (delta != 0)
@@ -555,9 +561,7 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
 
 void rollups::open_month_buffered(sql::connection& c, std::int32_t key) {
     batch& b = *batch_;
-    if (!b.months)
-        b.months = opened_months(c);
-    auto& known = *b.months;
+    auto& known = b.opened(c);
     auto at = std::lower_bound(known.begin(), known.end(), key);
     if (at != known.end() && *at == key)
         return; // already maintained
@@ -589,18 +593,13 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
         batch_ = std::make_unique<batch>();
     batch& b = *batch_;
     b.now_ms = ch.now_ms;
-    auto opened = [&]() -> const std::vector<month_key>& {
-        if (!b.months)
-            b.months = opened_months(c);
-        return *b.months;
-    };
     const std::string_view coll = ch.collection.name;
     const std::uint32_t township = b.towns.id(ch.township);
     if (coll == "person") {
         auto id = ch.id.to_string();
         auto events = stored_events(c, id);
-        b.diff(person_level(ch.before, township, events, opened(), cfg_),
-               person_level(&ch.after, township, events, opened(), cfg_));
+        b.diff(person_level(ch.before, township, events, b.opened(c), cfg_),
+               person_level(&ch.after, township, events, b.opened(c), cfg_));
     } else if (!date_field(coll).empty()) {
         std::int64_t created_ms = ch.now_ms;
         if (ch.before) {
@@ -641,7 +640,7 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
             // Only the months these events reach can move (the person's other figures are the
             // same before and after), and the events after the change are the stored ones with
             // this record's replaced: one read of each person and of their events.
-            const auto moved = months_moved_by(opened(), old_ev, new_ev);
+            const auto moved = months_moved_by(b.opened(c), old_ev, new_ev);
             auto record = ch.id.to_string();
             for (const auto& p : persons) {
                 auto row = load_person(c, p);
