@@ -42,6 +42,10 @@ struct config {
     std::int64_t write_timeout_ms = 60000;  // write_timeout_ms
     std::int64_t shutdown_grace_ms = 20000; // shutdown_grace_ms: in-flight requests at SIGTERM
     std::int64_t max_clock_ahead_ms = 5 * 60 * 1000; // max_clock_ahead_ms (engine)
+    // month_slice_persons: a month's person-based figures are computed this many persons at a
+    // time between pushes (rollup_config::open_slice_persons); 0: at once, inside the push that
+    // opens the month (5 s of the writer at ten times a full district).
+    std::size_t month_slice_persons = 2000;
     std::string port_file;    // port_file: written with the bound port once listening (tests)
     bool log_requests = true; // log_requests
     // The web page's sessions (docs/protocol.md, "Web sessions and the web page").

@@ -169,6 +169,37 @@ http_response not_committed(boost::system::error_code ec, std::string_view stora
 }
 
 // The answer to an expected failure of a review action.
+// GET /v1/rollups/{month}[/export]: the district's report, or a township head's own township
+// (its figures are then the total); `format` csv|xlsx for the export, empty for JSON.
+http_response month_report(sql::connection& c, const std::string& month, bool admin,
+                           const std::string& own_township, const std::string& format, bool zh) {
+    auto report = rollups::report(c, month);
+    if (!admin) {
+        std::erase_if(report.townships,
+                      [&](const township_month& t) { return t.township != own_township; });
+        report.total = report.townships.empty() ? figures{} : report.townships[0].live;
+    }
+    if (!format.empty())
+        return spreadsheet(report_table(report, zh), format, month, "rollups-" + month);
+    json::array rows;
+    for (const auto& t : report.townships) {
+        json::object changes;
+        for (const auto& [k, v] : t.changes)
+            changes[k] = json::array{v.first, v.second};
+        rows.push_back(json::object{{"township", t.township},
+                                    {"name", t.name},
+                                    {"live", figures_json(t.live)},
+                                    {"approved", t.approved},
+                                    {"revision", t.revision},
+                                    {"changed_since_approval", t.changed_since_approval},
+                                    {"approved_figures", figures_json(t.approved_figures)},
+                                    {"changes", std::move(changes)}});
+    }
+    return json_reply(200, json::object{{"month", report.month},
+                                        {"townships", std::move(rows)},
+                                        {"total", figures_json(report.total)}});
+}
+
 void answer_error(const review_api::reply_fn& reply, boost::system::error_code ec) {
     if (ec == errc::not_found)
         return reply(error_response(404, "not_found", "not found in your scope"));
@@ -692,41 +723,22 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
                 fail(405, "method_not_allowed", "use GET");
                 return;
             }
-            auto report = rollups::report(c, month);
-            if (!admin) {
-                // A township head sees their own township; its figures are the total.
-                std::erase_if(report.townships, [&](const township_month& t) {
-                    return t.township != who.where.township;
-                });
-                report.total = report.townships.empty() ? figures{} : report.townships[0].live;
-            }
+            std::string format;
             if (action == "export") {
-                auto format = get(q, "format");
+                format = get(q, "format");
                 if (format != "csv" && format != "xlsx") {
                     fail(400, "invalid_argument", "format=csv|xlsx");
                     return;
                 }
-                reply(spreadsheet(report_table(report, get(q, "lang") != "en"), format, month,
-                                  "rollups-" + std::string(month)));
-                return;
             }
-            json::array rows;
-            for (const auto& t : report.townships) {
-                json::object changes;
-                for (const auto& [k, v] : t.changes)
-                    changes[k] = json::array{v.first, v.second};
-                rows.push_back(json::object{{"township", t.township},
-                                            {"name", t.name},
-                                            {"live", figures_json(t.live)},
-                                            {"approved", t.approved},
-                                            {"revision", t.revision},
-                                            {"changed_since_approval", t.changed_since_approval},
-                                            {"approved_figures", figures_json(t.approved_figures)},
-                                            {"changes", std::move(changes)}});
-            }
-            reply(json_reply(200, json::object{{"month", report.month},
-                                               {"townships", std::move(rows)},
-                                               {"total", figures_json(report.total)}}));
+            // Complete figures: a month still being opened (or never opened) is computed first.
+            with_open_months(
+                c, {std::string(month)},
+                [admin, township = who.where.township, m = std::string(month), format,
+                 zh = get(q, "lang") != "en"](sql::connection& db) {
+                    return month_report(db, m, admin, township, format, zh);
+                },
+                reply);
             return;
         }
         if (action == "approve" && is_post) {

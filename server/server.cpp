@@ -428,8 +428,10 @@ struct server::impl {
     explicit impl(config c)
         : cfg(std::move(c)), cat(load_catalog(cfg)),
           db_path((fs::path(cfg.data_dir) / "fieldsync.db").string()),
+          monthly(rollup_config{.open_slice_persons = cfg.month_slice_persons}),
           ssl_ctx(ssl::context::tls_server), state(cfg, stats, ioc),
-          ioc(static_cast<int>(cfg.threads)), acceptor(ioc), signals(ioc), drain_timer(ioc) {}
+          ioc(static_cast<int>(cfg.threads)), acceptor(ioc), signals(ioc), drain_timer(ioc),
+          months_timer(asio::make_strand(ioc)) {}
 
     config cfg;
     catalog cat;
@@ -451,6 +453,7 @@ struct server::impl {
     tcp::acceptor acceptor;
     asio::signal_set signals;
     asio::steady_timer drain_timer;
+    asio::steady_timer months_timer; // on a strand of its own: tend_months, begin_stop
     std::vector<std::thread> threads;
     std::atomic<bool> stopping{false};
     bool background = false; // start() rather than run(): stop() joins the threads
@@ -479,7 +482,43 @@ struct server::impl {
         });
     }
 
+    // Months being opened a slice of persons at a time (rollup_config::open_slice_persons). A
+    // slice is a writer job of its own (the weight of a whole group), queued behind the pushes
+    // already waiting; the next one follows at once if nothing else is queued, else after 100 ms,
+    // so that a busy writer spends most of its time on pushes. Runs on months_timer's strand.
+    void tend_months(std::chrono::milliseconds after, bool retry = false) {
+        if (stopping)
+            return;
+        months_timer.expires_after(after);
+        months_timer.async_wait([this, retry](beast::error_code ec) {
+            if (ec || stopping)
+                return;
+            if (!retry && !monthly.opening_pending())
+                return tend_months(std::chrono::seconds(1));
+            wr->submit(
+                [this](sql::connection& db) { monthly.open_some(db, cfg.month_slice_persons); },
+                [this](boost::system::error_code failed) {
+                    // A slice that was not committed (storage trouble) is tried again later.
+                    asio::post(months_timer.get_executor(), [this, failed] {
+                        using std::chrono::milliseconds;
+                        if (failed)
+                            tend_months(std::chrono::seconds(1), true);
+                        else
+                            tend_months(milliseconds(wr->queue_depth() == 0 ? 0 : 100));
+                    });
+                },
+                cfg.group_mutations);
+        });
+    }
+
+    void start_months() {
+        if (cfg.month_slice_persons > 0)
+            asio::post(months_timer.get_executor(),
+                       [this] { tend_months(std::chrono::milliseconds(0)); });
+    }
+
     void begin_stop() {
+        asio::post(months_timer.get_executor(), [this] { months_timer.cancel(); });
         asio::post(ioc, [this] {
             if (stopping.exchange(true))
                 return;
@@ -648,6 +687,7 @@ void server::run(bool handle_signals) {
         });
     }
     d.do_accept();
+    d.start_months();
     for (std::size_t i = 1; i < d.cfg.threads; ++i)
         d.threads.emplace_back([&d] { d.ioc.run(); });
     d.ioc.run();
@@ -661,6 +701,7 @@ void server::start() {
     auto& d = *impl_;
     d.background = true;
     d.do_accept();
+    d.start_months();
     for (std::size_t i = 0; i < d.cfg.threads; ++i)
         d.threads.emplace_back([&d] { d.ioc.run(); });
 }

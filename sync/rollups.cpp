@@ -10,6 +10,7 @@
 #include <array>
 #include <compare>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -316,6 +317,21 @@ std::vector<month_key> opened_months(sql::connection& c) {
     return out;
 }
 
+// A month whose person-based figures are being computed a slice at a time (rollup_opening):
+// the persons up to row `after_rid` of the records are counted in it, the others not yet.
+struct opening_month {
+    month_key month = 0;
+    std::int64_t after_rid = 0;
+};
+
+std::vector<opening_month> opening_months(sql::connection& c) {
+    std::vector<opening_month> out;
+    auto s = c.cached("SELECT month, after_rid FROM rollup_opening ORDER BY month");
+    while (s->step())
+        out.push_back({month_of(s->text(0)), s->int64(1)});
+    return out;
+}
+
 std::vector<event> stored_events(sql::connection& c, std::string_view person) {
     std::vector<event> out;
     auto s = c.cached("SELECT kind, month, record FROM person_events WHERE person = ?");
@@ -343,18 +359,19 @@ std::vector<month_key> months_moved_by(const std::vector<month_key>& opened,
 struct person_row {
     json::object fields;
     std::string township;
+    std::int64_t rid = 0;
 };
 
 std::optional<person_row> load_person(sql::connection& c, std::string_view id_text) {
     auto id = uuid::parse(id_text);
     if (!id)
         return std::nullopt;
-    auto s =
-        c.cached("SELECT fields, township FROM records WHERE id = ? AND collection = 'person'");
+    auto s = c.cached("SELECT fields, township, rid FROM records WHERE id = ? AND collection = "
+                      "'person'");
     s->bind_all(id->span());
     if (!s->step())
         return std::nullopt;
-    return person_row{parse_object(s->text(0)), std::string(s->text(1))};
+    return person_row{parse_object(s->text(0)), std::string(s->text(1)), s->int64(2)};
 }
 
 figures parse_figures(std::string_view text) {
@@ -439,12 +456,34 @@ struct rollups::batch {
     std::map<key_cell, std::pair<std::int64_t, std::int64_t>> keys; // stored n, n now
     std::set<std::pair<std::uint32_t, month_key>> touched;
     std::int64_t now_ms = 0;
-    std::optional<std::vector<month_key>> months; // opened months, sorted; read once
+    std::optional<std::vector<month_key>> months;     // opened months, sorted; read once
+    std::optional<std::vector<opening_month>> partly; // months being opened, sorted; read once
+    std::vector<month_key> counting_scratch;
 
     std::vector<month_key>& opened(sql::connection& c) {
         if (!months)
             months = opened_months(c);
         return *months;
+    }
+    std::vector<opening_month>& opening(sql::connection& c) {
+        if (!partly)
+            partly = opening_months(c);
+        return *partly;
+    }
+    // The months whose person-based figures count the person at row `rid` of the records: the
+    // opened ones, and those being opened whose slices have reached it. Valid until the next call.
+    const std::vector<month_key>& counting(sql::connection& c, std::int64_t rid) {
+        auto& all = opened(c);
+        auto& part = opening(c);
+        if (part.empty())
+            return all;
+        counting_scratch = all;
+        for (const auto& o : part)
+            if (rid <= o.after_rid)
+                counting_scratch.insert(
+                    std::lower_bound(counting_scratch.begin(), counting_scratch.end(), o.month),
+                    o.month);
+        return counting_scratch;
     }
 
     void add(const cell& k, std::int64_t delta) {
@@ -549,8 +588,11 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
     if (own)
         batch_ = std::make_unique<batch>();
     try {
-        if (is_month(month))
-            open_month_buffered(c, month_of(month));
+        if (is_month(month)) {
+            const month_key key = month_of(month);
+            if (begin_opening(c, key))
+                open_slice(c, key, 0);
+        }
     } catch (...) {
         on_batch_abort();
         throw;
@@ -559,33 +601,101 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
         on_batch_end(c);
 }
 
+bool rollups::open_some(sql::connection& c, std::size_t persons) {
+    bool own = !batch_;
+    if (own)
+        batch_ = std::make_unique<batch>();
+    bool more = false;
+    try {
+        if (auto& part = batch_->opening(c); !part.empty())
+            open_slice(c, part.front().month, std::max<std::size_t>(persons, 1));
+        more = !batch_->opening(c).empty();
+    } catch (...) {
+        on_batch_abort();
+        throw;
+    }
+    if (own)
+        on_batch_end(c);
+    opening_pending_ = more;
+    return more;
+}
+
 void rollups::open_month_buffered(sql::connection& c, std::int32_t key) {
+    if (!begin_opening(c, key))
+        return;
+    if (cfg_.open_slice_persons == 0)
+        open_slice(c, key, 0);
+    else
+        opening_pending_ = true; // counted from the state when the slices reach each person
+}
+
+bool rollups::begin_opening(sql::connection& c, std::int32_t key) {
     batch& b = *batch_;
     auto& known = b.opened(c);
-    auto at = std::lower_bound(known.begin(), known.end(), key);
-    if (at != known.end() && *at == key)
-        return; // already maintained
-    known.insert(at, key);
-    {
-        auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
-        s->bind_all(month_text(key));
-        s->run();
-        if (c.changes() == 0)
-            return;
-    }
+    if (std::binary_search(known.begin(), known.end(), key))
+        return false; // already maintained
+    auto& part = b.opening(c);
+    auto at = std::lower_bound(part.begin(), part.end(), key,
+                               [](const opening_month& o, month_key k) { return o.month < k; });
+    if (at != part.end() && at->month == key)
+        return true;
+    auto s = c.cached("INSERT INTO rollup_opening(month, after_rid) VALUES(?, 0)");
+    s->bind_all(month_text(key));
+    s->run();
+    part.insert(at, {key, 0});
+    return true;
+}
+
+void rollups::open_slice(sql::connection& c, std::int32_t key, std::size_t persons) {
+    batch& b = *batch_;
+    auto& part = b.opening(c);
+    auto at = std::find_if(part.begin(), part.end(),
+                           [&](const opening_month& o) { return o.month == key; });
+    if (at == part.end())
+        return;
     const std::vector<month_key> one{key};
+    const auto limit = persons == 0 ? std::numeric_limits<std::int64_t>::max()
+                                    : static_cast<std::int64_t>(persons);
+    std::int64_t after = at->after_rid;
+    std::int64_t seen = 0;
     std::map<cell, std::int64_t> counts;
-    auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' AND "
-                      "deleted = 0");
-    while (s->step()) {
-        auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
-        auto fields = parse_object(s->text(1));
-        for (const auto& k :
-             person_level(&fields, b.towns.id(s->text(2)), stored_events(c, id), one, cfg_))
-            ++counts[k];
+    {
+        auto s = c.cached("SELECT rid, id, fields, township FROM records WHERE rid > ? AND "
+                          "collection = 'person' AND deleted = 0 ORDER BY rid LIMIT ?");
+        s->bind_all(after, limit);
+        while (s->step()) {
+            after = s->int64(0);
+            ++seen;
+            auto id = uuid::from_blob(s->blob(1)).value_or(uuid{}).to_string();
+            auto fields = parse_object(s->text(2));
+            for (const auto& k :
+                 person_level(&fields, b.towns.id(s->text(3)), stored_events(c, id), one, cfg_))
+                ++counts[k];
+        }
     }
     for (const auto& [k, n] : counts)
         b.add(k, n);
+    const auto month = month_text(key);
+    if (seen < limit) { // every person counted: maintained from now on
+        {
+            auto s = c.cached("DELETE FROM rollup_opening WHERE month = ?");
+            s->bind_all(month);
+            s->run();
+        }
+        {
+            auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
+            s->bind_all(month);
+            s->run();
+        }
+        part.erase(at);
+        auto& known = b.opened(c);
+        known.insert(std::lower_bound(known.begin(), known.end(), key), key);
+        return;
+    }
+    auto s = c.cached("UPDATE rollup_opening SET after_rid = ? WHERE month = ?");
+    s->bind_all(after, month);
+    s->run();
+    at->after_rid = after;
 }
 
 void rollups::on_change(sql::connection& c, const record_change& ch) {
@@ -598,8 +708,9 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
     if (coll == "person") {
         auto id = ch.id.to_string();
         auto events = stored_events(c, id);
-        b.diff(person_level(ch.before, township, events, b.opened(c), cfg_),
-               person_level(&ch.after, township, events, b.opened(c), cfg_));
+        const auto& months = b.counting(c, ch.rid);
+        b.diff(person_level(ch.before, township, events, months, cfg_),
+               person_level(&ch.after, township, events, months, cfg_));
     } else if (!date_field(coll).empty()) {
         std::int64_t created_ms = ch.now_ms;
         if (ch.before) {
@@ -640,12 +751,14 @@ void rollups::on_change(sql::connection& c, const record_change& ch) {
             // Only the months these events reach can move (the person's other figures are the
             // same before and after), and the events after the change are the stored ones with
             // this record's replaced: one read of each person and of their events.
-            const auto moved = months_moved_by(b.opened(c), old_ev, new_ev);
             auto record = ch.id.to_string();
             for (const auto& p : persons) {
                 auto row = load_person(c, p);
-                const json::object* fields = row ? &row->fields : nullptr;
-                const std::uint32_t person_township = row ? b.towns.id(row->township) : 0;
+                if (!row)
+                    continue; // counts in no figure, before or after
+                const json::object* fields = &row->fields;
+                const std::uint32_t person_township = b.towns.id(row->township);
+                const auto moved = months_moved_by(b.counting(c, row->rid), old_ev, new_ev);
                 auto events = stored_events(c, p);
                 auto before = person_level(fields, person_township, events, moved, cfg_);
                 if (ch.before) // a new record has no stored events (deleted below likewise)
@@ -864,14 +977,21 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
     }
     for (const auto& [k, keys] : distinct)
         expect[k] += static_cast<std::int64_t>(keys.size());
-    auto months = opened_months(c);
+    const auto opened = opened_months(c);
+    const auto partly = opening_months(c); // counted up to their slices' row only
     {
-        auto s = c.cached("SELECT id, fields, township FROM records WHERE collection = 'person' "
-                          "AND deleted = 0");
+        std::vector<month_key> months;
+        auto s = c.cached("SELECT rid, id, fields, township FROM records WHERE collection = "
+                          "'person' AND deleted = 0");
         while (s->step()) {
-            auto id = uuid::from_blob(s->blob(0)).value_or(uuid{}).to_string();
-            auto f = parse_object(s->text(1));
-            for (const auto& k : person_level(&f, towns.id(s->text(2)), events[id], months, cfg_))
+            const std::int64_t rid = s->int64(0);
+            months = opened;
+            for (const auto& o : partly)
+                if (rid <= o.after_rid)
+                    months.push_back(o.month);
+            auto id = uuid::from_blob(s->blob(1)).value_or(uuid{}).to_string();
+            auto f = parse_object(s->text(2));
+            for (const auto& k : person_level(&f, towns.id(s->text(3)), events[id], months, cfg_))
                 ++expect[k];
         }
     }

@@ -23,6 +23,8 @@
 
 #include <boost/json/object.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +38,11 @@ struct rollup_config {
     int working_age_max_male = 59; // inclusive
     int working_age_max_female = 54;
     int late_after_days = 7;
+    // Opening a month computes its person-based figures over every person of the district (5 s
+    // of the writer at ten times a full district). 0: at once, inside the write that opens it.
+    // N: the write only marks it, and open_some() counts N persons at a time (fieldsyncd calls it
+    // between pushes); reading its figures through open_month() finishes it first.
+    std::size_t open_slice_persons = 0;
 };
 
 // The indicators in report order.
@@ -76,9 +83,16 @@ public:
     void on_batch_end(sql::connection& c) override;
     void on_batch_abort() noexcept override;
 
-    // Computes a month's person-based figures once, so that they are then maintained
-    // incrementally. Idempotent. Writer thread.
+    // Computes a month's person-based figures once (or what its slices have not yet), so that
+    // they are then maintained incrementally. Idempotent. Writer thread.
     void open_month(sql::connection& c, std::string_view month);
+    // Counts the next `persons` persons into the earliest month being opened a slice at a time
+    // (rollup_config::open_slice_persons), in a batch of its own. True while some month is still
+    // being opened. Writer thread.
+    bool open_some(sql::connection& c, std::size_t persons);
+    // False once open_some() found nothing left to open and no write has opened a month since.
+    // Starts true (an earlier run may have left a month half opened). Any thread.
+    bool opening_pending() const noexcept { return opening_pending_.load(); }
 
     // The township head approves the live figures of a township-month: the latest revision (or
     // revision 1) is marked approved. Writer thread. errc::invalid_argument for a bad month.
@@ -98,7 +112,8 @@ public:
     // Reads only; any thread.
     std::map<std::string, figures> by_village(sql::connection& c, std::string_view township,
                                               std::string_view month) const;
-    // True if the month's person-based figures are maintained (see open_month).
+    // True if the month's person-based figures are maintained (see open_month); false while it
+    // is being opened a slice at a time.
     static bool is_open(sql::connection& c, std::string_view month);
 
     // Recomputes every figure from the records and returns each difference from the maintained
@@ -110,9 +125,14 @@ public:
 private:
     struct batch;
     void open_month_buffered(sql::connection& c, std::int32_t month); // YYYY * 100 + MM
+    // Marks the month as being opened; false if it is open already.
+    bool begin_opening(sql::connection& c, std::int32_t month);
+    // Counts the month's next `persons` persons (0: all that are left) into the batch.
+    void open_slice(sql::connection& c, std::int32_t month, std::size_t persons);
 
     rollup_config cfg_;
     std::unique_ptr<batch> batch_; // what the current batch has not written yet
+    std::atomic<bool> opening_pending_{true};
 };
 
 // The field that dates a record of `collection` (the month it belongs to): visited_at,
