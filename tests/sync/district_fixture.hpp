@@ -22,7 +22,7 @@ struct district {
     engine eng{catalog::builtin(), engine_config{}, db, [this] { return wall; }};
     rollups sums;
     review office{catalog::builtin()};
-    district() { eng.add_observer(&sums); }
+    explicit district(rollup_config rc = {}) : sums(rc) { eng.add_observer(&sums); }
     // Runs `f(db)` in one write transaction, as the writer thread would.
     template <class F>
     auto write(F f) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace fieldsync {
 namespace {
 
@@ -209,6 +211,131 @@ TEST(rollups, an_approved_month_that_changes_gets_a_new_revision_with_the_differ
     EXPECT_FALSE(reapproved.changed_since_approval);
     EXPECT_TRUE(reapproved.changes.empty());
     EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+// fieldsyncd opens a month (counts every person of the district into its person-based figures)
+// a slice of persons at a time between pushes, not inside the push that opens it: at ten times a
+// full district that push held the writer for 5 s. While the slices run, the persons they have
+// reached are kept in step like those of an open month, the others are counted when reached.
+TEST(rollups, a_month_a_push_opens_is_counted_a_slice_at_a_time_and_open_month_finishes_it) {
+    district d(rollup_config{.open_slice_persons = 2});
+    replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+    auto pa = field_worker("tab-a", t105);
+    std::vector<uuid> persons;
+    for (int i = 0; i < 5; ++i)
+        persons.push_back(
+            *a.create("person", person(t105, v105, "1980-01-01", i % 2 == 0, "unemployed", i)));
+    (void)*a.create("home_visit", visit(t105, v105, persons[0], "2025-06-10T10:00:00+08:00", true));
+    d.sync(a, pa);
+    auto base = [&] { return d.month(t105, "2025-06")["four_ones_base"]; };
+    // The push counted its visit, and only marked June as being opened.
+    EXPECT_EQ(d.month(t105, "2025-06")["home_visits"], 1);
+    EXPECT_FALSE(rollups::is_open(d.db, "2025-06"));
+    EXPECT_EQ(base(), 0);
+    EXPECT_TRUE(d.sums.opening_pending());
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+
+    EXPECT_TRUE(d.write([&](sql::connection& c) { return d.sums.open_some(c, 2); }));
+    EXPECT_EQ(base(), 2); // the first two persons
+    EXPECT_EQ(d.month(t105, "2025-06")["four_ones_verified"], 1);
+    // A person already counted and one not yet reached both change: the first moves the
+    // figures now, the second is counted as it is when its slice comes.
+    ASSERT_TRUE(a.update(persons[0], {{"employment_status", "employed"}}));
+    ASSERT_TRUE(a.update(persons[4], {{"employment_status", "employed"}}));
+    d.sync(a, pa);
+    EXPECT_EQ(base(), 1);
+    EXPECT_EQ(d.month(t105, "2025-06")["four_ones_verified"], 0);
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+
+    // Reading the month's figures through open_month finishes what the slices have not done.
+    d.write([&](sql::connection& c) {
+        d.sums.open_month(c, "2025-06");
+        return 0;
+    });
+    EXPECT_TRUE(rollups::is_open(d.db, "2025-06"));
+    EXPECT_EQ(base(), 3); // persons 1, 2 and 3
+    EXPECT_FALSE(d.write([&](sql::connection& c) { return d.sums.open_some(c, 2); }));
+    EXPECT_FALSE(d.sums.opening_pending());
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
+// Whatever happens between the slices (persons made, changed and deleted before and after the
+// slices reach them, visits and services that move their figures, a second month opened
+// meanwhile), the figures are those of a recomputation at every point, and once the slices are
+// done they are those of a month opened at once.
+TEST(rollups, figures_of_months_opened_in_slices_equal_a_recomputation_whatever_changes_between) {
+    for (std::uint32_t seed = 1; seed <= 6; ++seed) {
+        SCOPED_TRACE("seed " + std::to_string(seed));
+        std::mt19937 rng(seed);
+        auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+        district d(rollup_config{.open_slice_persons = 1 + seed % 3});
+        replica a(":memory:", catalog::builtin(), "tab-a", [&] { return d.wall; });
+        auto pa = field_worker("tab-a", t105);
+        std::vector<uuid> persons, events;
+        const char* births[] = {"1980-01-01", "1965-06-30", "1970-12-31", "2010-06-01"};
+        const char* jobs[] = {"unemployed", "employed", "unemployed"};
+        const char* days[] = {"2025-05-20", "2025-06-10", "2025-07-02"};
+        int serial = 0;
+        auto new_person = [&] {
+            persons.push_back(*a.create("person", person(t105, v105, births[pick(4)], pick(2) == 0,
+                                                         jobs[pick(3)], ++serial)));
+        };
+        for (int i = 0; i < 8; ++i)
+            new_person();
+        d.sync(a, pa);
+        for (int round = 0; round < 30; ++round) {
+            switch (pick(7)) {
+            case 0:
+                new_person();
+                break;
+            case 1:
+                (void)a.update(persons[pick(persons.size())],
+                               {{"employment_status", jobs[pick(3)]}});
+                break;
+            case 2:
+                (void)a.update(persons[pick(persons.size())], {{"birth_date", births[pick(4)]}});
+                break;
+            case 3:
+                (void)a.remove(persons[pick(persons.size())]);
+                break;
+            case 4: {
+                std::string at = std::string(days[pick(3)]) + "T10:00:00+08:00";
+                if (auto v = a.create("home_visit", visit(t105, v105, persons[pick(persons.size())],
+                                                          at.c_str(), pick(2) == 0)))
+                    events.push_back(*v);
+                break;
+            }
+            case 5:
+                if (auto s = a.create("employment_service",
+                                      {{"township", t105},
+                                       {"village", v105},
+                                       {"person", persons[pick(persons.size())].to_string()},
+                                       {"service_type", "skills_training"},
+                                       {"delivered_at", days[pick(3)]}}))
+                    events.push_back(*s);
+                break;
+            default:
+                if (!events.empty())
+                    (void)a.remove(events[pick(events.size())]);
+            }
+            // Changes of deleted records, or visits to them, may be rejected: that is fine here.
+            d.sync(a, pa, true);
+            if (pick(2) == 0)
+                d.write([&](sql::connection& c) { return d.sums.open_some(c, 1 + pick(3)); });
+            ASSERT_EQ(d.sums.check(d.db), std::vector<std::string>{}) << "round " << round;
+        }
+        while (d.write([&](sql::connection& c) { return d.sums.open_some(c, 2); })) {
+        }
+        for (const char* m : {"2025-05", "2025-06", "2025-07"}) {
+            if (d.month(t105, m).empty())
+                continue; // no record of that month arrived
+            EXPECT_TRUE(rollups::is_open(d.db, m)) << m;
+        }
+        auto left = d.db.cached("SELECT count(*) FROM rollup_opening");
+        ASSERT_TRUE(left->step());
+        EXPECT_EQ(left->int64(0), 0);
+        EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+    }
 }
 
 } // namespace
