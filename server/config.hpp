@@ -45,7 +45,7 @@ struct config {
     // month_slice_persons: a month's person-based figures are computed this many persons at a
     // time between pushes (rollup_config::open_slice_persons); 0: at once, inside the push that
     // opens the month (5 s of the writer at ten times a full district).
-    std::size_t month_slice_persons = 2000;
+    std::size_t month_slice_persons = 1000;
     std::string port_file;    // port_file: written with the bound port once listening (tests)
     bool log_requests = true; // log_requests
     // The web page's sessions (docs/protocol.md, "Web sessions and the web page").

@@ -33,6 +33,10 @@ TEST(config, flags_win_over_environment_which_wins_over_the_file) {
     auto calm = server::load({"--data", dir.file("d"), "--writer-nice", "0"}, {}, &why);
     ASSERT_TRUE(calm) << why;
     EXPECT_EQ(calm->writer_nice, 0);
+    EXPECT_EQ(calm->month_slice_persons, 1000u); // default
+    auto at_once = server::load({"--data", dir.file("d"), "--month-slice-persons", "0"}, {}, &why);
+    ASSERT_TRUE(at_once) << why;
+    EXPECT_EQ(at_once->month_slice_persons, 0u);
 }
 
 TEST(config, bad_settings_are_refused_with_a_reason) {
@@ -45,6 +49,8 @@ TEST(config, bad_settings_are_refused_with_a_reason) {
     EXPECT_NE(why.find("group_mutations"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--writer-nice", "-30"}, {}, &why));
     EXPECT_NE(why.find("writer_nice"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--month-slice-persons", "-1"}, {}, &why));
+    EXPECT_NE(why.find("month_slice_persons"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
     EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
 }

@@ -14,6 +14,9 @@
 #include <boost/json/serialize.hpp>
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <zlib.h>
 
 namespace fieldsync {
@@ -505,7 +508,8 @@ struct district_page : web_fixture {
     tablet_login worker = enrol("fw_a");
     replica tablet{":memory:", catalog::builtin(), worker.device};
     browser head{*this}, admin{*this};
-    district_page() {
+    explicit district_page(std::function<void(server::config&)> tweak = {})
+        : web_fixture(std::move(tweak)) {
         auto p1 = *tablet.create("person",
                                  person(town_a, village_a1, "1985-03-12", true, "unemployed", 1));
         auto p2 = *tablet.create("person",
@@ -583,6 +587,36 @@ TEST(web_api, overview_villages_add_up_to_the_township_rollup) {
     EXPECT_TRUE(approved.json.at("approved").as_bool());
     EXPECT_EQ(num(approved.json, "revision"), 1);
     EXPECT_FALSE(approved.json.at("changed_since_approval").as_bool());
+}
+
+// The push of October's first records only marks October as being opened; fieldsyncd counts
+// its persons a slice at a time between pushes (here one person per slice), without anybody
+// asking for the figures.
+TEST(web_api, a_month_a_push_opens_is_counted_between_pushes_without_being_asked_for) {
+    district_page d([](server::config& c) { c.month_slice_persons = 1; });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (d.count("SELECT count(*) FROM rollup_months WHERE month = '2026-10'") == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(d.count("SELECT count(*) FROM rollup_months WHERE month = '2026-10'"), 1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM rollup_opening"), 0);
+    EXPECT_EQ(d.count(std::string("SELECT value FROM rollups WHERE township = '") + town_a +
+                      "' AND month = '2026-10' AND indicator = 'four_ones_base'"),
+              3); // p4 is employed
+}
+
+// What the district admin reports upward is complete: a month no record has touched (or one
+// still being counted) is computed before its report is given.
+TEST(web_api, the_report_of_a_month_nobody_opened_yet_counts_its_persons) {
+    district_page d;
+    auto report = d.admin.get("/v1/rollups/2026-09");
+    ASSERT_EQ(report.status, 200u) << report.body;
+    EXPECT_EQ(num(report.json.at("total"), "four_ones_base"), 3);
+    EXPECT_EQ(d.count("SELECT count(*) FROM rollup_months WHERE month = '2026-09'"), 1);
+    auto csv = d.admin.get("/v1/rollups/2026-08/export?format=csv");
+    ASSERT_EQ(csv.status, 200u);
+    EXPECT_EQ(d.count("SELECT count(*) FROM rollup_months WHERE month = '2026-08'"), 1);
+    EXPECT_EQ(d.admin.get("/v1/rollups/2026-08/export?format=pdf").status, 400u);
 }
 
 TEST(web_api, overview_is_scoped_and_opens_months_it_is_asked_for) {

@@ -84,6 +84,20 @@ int write_table(const std::vector<std::vector<std::string>>& table, const args& 
     return 0;
 }
 
+// These tools read the file and cannot compute a month themselves: a month whose persons are
+// not (all) counted yet (never opened, or fieldsyncd still counting it between pushes) is named,
+// so that nobody reports its person-based figures upward as final.
+void warn_if_persons_not_counted(sql::connection& c, const std::string& month,
+                                 std::string_view tool) {
+    if (rollups::is_open(c, month))
+        return;
+    std::cerr << tool << ": the person-based figures of " << month
+              << " (four_ones_*, graduates*) are not complete: fieldsyncd counts a month's "
+                 "persons when its first record arrives or its report is asked for "
+                 "(GET /v1/rollups/"
+              << month << "); ask the server, or run this again later\n";
+}
+
 } // namespace
 
 int cmd_rollups(const args& a) {
@@ -112,6 +126,7 @@ int cmd_rollups(const args& a) {
         std::cerr << "fieldsync rollups show: --month YYYY-MM is required\n";
         return 2;
     }
+    warn_if_persons_not_counted(c, month, "fieldsync rollups show");
     print_table(report_table(rollups::report(c, month), option(a, "--lang") != "en"));
     return 0;
 }
@@ -136,6 +151,7 @@ int cmd_export(const args& a) {
             std::cerr << "fieldsync export rollups: --month YYYY-MM is required\n";
             return 2;
         }
+        warn_if_persons_not_counted(c, month, "fieldsync export rollups");
         return write_table(report_table(rollups::report(c, month), zh), a, month);
     }
     auto collection = option(a, "--collection");
