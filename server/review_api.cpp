@@ -777,8 +777,7 @@ void review_api::with_open_months(sql::connection& c, std::vector<std::string> m
     auto out = std::make_shared<http_response>();
     writer_.submit(
         [this, months = std::move(months), compute, out](sql::connection& db) {
-            for (const auto& m : months)
-                monthly_.open_month(db, m);
+            monthly_.open_months(db, months); // one pass over the persons for all of them
             *out = compute(db);
         },
         [out, reply](boost::system::error_code ec) {

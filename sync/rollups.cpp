@@ -584,15 +584,20 @@ const std::vector<std::string>& rollup_indicators() {
 }
 
 void rollups::open_month(sql::connection& c, std::string_view month) {
+    open_months(c, {std::string(month)});
+}
+
+void rollups::open_months(sql::connection& c, const std::vector<std::string>& months) {
     bool own = !batch_;
     if (own)
         batch_ = std::make_unique<batch>();
     try {
-        if (is_month(month)) {
-            const month_key key = month_of(month);
-            if (begin_opening(c, key))
-                open_slice(c, key, 0);
-        }
+        std::vector<month_key> keys;
+        for (const auto& m : months)
+            if (is_month(m) && begin_opening(c, month_of(m)))
+                keys.push_back(month_of(m));
+        if (!keys.empty())
+            open_slice(c, keys, 0); // one pass over the persons for all of them
     } catch (...) {
         on_batch_abort();
         throw;
@@ -607,8 +612,11 @@ bool rollups::open_some(sql::connection& c, std::size_t persons) {
         batch_ = std::make_unique<batch>();
     bool more = false;
     try {
-        if (auto& part = batch_->opening(c); !part.empty())
-            open_slice(c, part.front().month, std::max<std::size_t>(persons, 1));
+        std::vector<month_key> keys;
+        for (const auto& o : batch_->opening(c))
+            keys.push_back(o.month);
+        if (!keys.empty())
+            open_slice(c, keys, std::max<std::size_t>(persons, 1));
         more = !batch_->opening(c).empty();
     } catch (...) {
         on_batch_abort();
@@ -624,7 +632,7 @@ void rollups::open_month_buffered(sql::connection& c, std::int32_t key) {
     if (!begin_opening(c, key))
         return;
     if (cfg_.open_slice_persons == 0)
-        open_slice(c, key, 0);
+        open_slice(c, {key}, 0);
     else
         opening_pending_ = true; // counted from the state when the slices reach each person
 }
@@ -646,56 +654,71 @@ bool rollups::begin_opening(sql::connection& c, std::int32_t key) {
     return true;
 }
 
-void rollups::open_slice(sql::connection& c, std::int32_t key, std::size_t persons) {
+void rollups::open_slice(sql::connection& c, const std::vector<std::int32_t>& keys,
+                         std::size_t persons) {
     batch& b = *batch_;
     auto& part = b.opening(c);
-    auto at = std::find_if(part.begin(), part.end(),
-                           [&](const opening_month& o) { return o.month == key; });
-    if (at == part.end())
+    // The months' rows, and where the slice starts: after the least advanced of them.
+    std::vector<opening_month*> slicing;
+    std::int64_t from = std::numeric_limits<std::int64_t>::max();
+    for (auto& o : part)
+        if (std::find(keys.begin(), keys.end(), o.month) != keys.end()) {
+            slicing.push_back(&o);
+            from = std::min(from, o.after_rid);
+        }
+    if (slicing.empty())
         return;
-    const std::vector<month_key> one{key};
     const auto limit = persons == 0 ? std::numeric_limits<std::int64_t>::max()
                                     : static_cast<std::int64_t>(persons);
-    std::int64_t after = at->after_rid;
+    std::int64_t last = from;
     std::int64_t seen = 0;
     std::map<cell, std::int64_t> counts;
     {
+        std::vector<month_key> months;
         auto s = c.cached("SELECT rid, id, fields, township FROM records WHERE rid > ? AND "
                           "collection = 'person' AND deleted = 0 ORDER BY rid LIMIT ?");
-        s->bind_all(after, limit);
+        s->bind_all(from, limit);
         while (s->step()) {
-            after = s->int64(0);
+            last = s->int64(0);
             ++seen;
+            months.clear(); // those whose slices have not counted this person yet
+            for (const auto* o : slicing)
+                if (last > o->after_rid)
+                    months.push_back(o->month);
             auto id = uuid::from_blob(s->blob(1)).value_or(uuid{}).to_string();
             auto fields = parse_object(s->text(2));
             for (const auto& k :
-                 person_level(&fields, b.towns.id(s->text(3)), stored_events(c, id), one, cfg_))
+                 person_level(&fields, b.towns.id(s->text(3)), stored_events(c, id), months, cfg_))
                 ++counts[k];
         }
     }
     for (const auto& [k, n] : counts)
         b.add(k, n);
-    const auto month = month_text(key);
-    if (seen < limit) { // every person counted: maintained from now on
-        {
-            auto s = c.cached("DELETE FROM rollup_opening WHERE month = ?");
-            s->bind_all(month);
-            s->run();
-        }
-        {
+    const bool done = seen < limit; // every person counted: maintained from now on
+    auto& known = b.opened(c);
+    for (auto* o : slicing) {
+        const auto month = month_text(o->month);
+        if (done) {
+            {
+                auto s = c.cached("DELETE FROM rollup_opening WHERE month = ?");
+                s->bind_all(month);
+                s->run();
+            }
             auto s = c.cached("INSERT INTO rollup_months(month) VALUES(?) ON CONFLICT DO NOTHING");
             s->bind_all(month);
             s->run();
+            known.insert(std::lower_bound(known.begin(), known.end(), o->month), o->month);
+        } else if (last > o->after_rid) {
+            auto s = c.cached("UPDATE rollup_opening SET after_rid = ? WHERE month = ?");
+            s->bind_all(last, month);
+            s->run();
+            o->after_rid = last;
         }
-        part.erase(at);
-        auto& known = b.opened(c);
-        known.insert(std::lower_bound(known.begin(), known.end(), key), key);
-        return;
     }
-    auto s = c.cached("UPDATE rollup_opening SET after_rid = ? WHERE month = ?");
-    s->bind_all(after, month);
-    s->run();
-    at->after_rid = after;
+    if (done)
+        std::erase_if(part, [&](const opening_month& o) {
+            return std::find(keys.begin(), keys.end(), o.month) != keys.end();
+        });
 }
 
 void rollups::on_change(sql::connection& c, const record_change& ch) {

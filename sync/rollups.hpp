@@ -86,6 +86,8 @@ public:
     // Computes a month's person-based figures once (or what its slices have not yet), so that
     // they are then maintained incrementally. Idempotent. Writer thread.
     void open_month(sql::connection& c, std::string_view month);
+    // The same for several months ("YYYY-MM"; others are ignored), in one pass over the persons.
+    void open_months(sql::connection& c, const std::vector<std::string>& months);
     // Counts the next `persons` persons into the earliest month being opened a slice at a time
     // (rollup_config::open_slice_persons), in a batch of its own. True while some month is still
     // being opened. Writer thread.
@@ -127,8 +129,10 @@ private:
     void open_month_buffered(sql::connection& c, std::int32_t month); // YYYY * 100 + MM
     // Marks the month as being opened; false if it is open already.
     bool begin_opening(sql::connection& c, std::int32_t month);
-    // Counts the month's next `persons` persons (0: all that are left) into the batch.
-    void open_slice(sql::connection& c, std::int32_t month, std::size_t persons);
+    // Counts the next `persons` persons (0: all that are left) into each of these months being
+    // opened, in one pass: each person into those whose slices have not reached it yet.
+    void open_slice(sql::connection& c, const std::vector<std::int32_t>& months,
+                    std::size_t persons);
 
     rollup_config cfg_;
     std::unique_ptr<batch> batch_; // what the current batch has not written yet
