@@ -168,7 +168,6 @@ http_response not_committed(boost::system::error_code ec, std::string_view stora
     return res;
 }
 
-// The answer to an expected failure of a review action.
 // GET /v1/rollups/{month}[/export]: the district's report, or a township head's own township
 // (its figures are then the total); `format` csv|xlsx for the export, empty for JSON.
 http_response month_report(sql::connection& c, const std::string& month, bool admin,
@@ -200,6 +199,7 @@ http_response month_report(sql::connection& c, const std::string& month, bool ad
                                         {"total", figures_json(report.total)}});
 }
 
+// The answer to an expected failure of a review action.
 void answer_error(const review_api::reply_fn& reply, boost::system::error_code ec) {
     if (ec == errc::not_found)
         return reply(error_response(404, "not_found", "not found in your scope"));
@@ -279,7 +279,10 @@ json::object label_json(const label& l) {
 
 } // namespace
 
-review_api::review_api(engine& eng, writer& w) : engine_(eng), writer_(w), office_(eng.schema()) {}
+review_api::review_api(engine& eng, writer& w, std::size_t month_slice_persons,
+                       std::size_t slice_weight)
+    : engine_(eng), writer_(w), office_(eng.schema()), month_slice_persons_(month_slice_persons),
+      slice_weight_(slice_weight) {}
 
 std::string review_api::label_for(std::string_view path) {
     for (const char* fixed :
@@ -768,23 +771,52 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
     return;
 }
 
+namespace {
+// Opens months a slice at a time, one writer job per slice, then answers from the last one.
+struct month_opener : std::enable_shared_from_this<month_opener> {
+    writer& w;
+    rollups& monthly;
+    std::vector<std::string> months;
+    std::function<http_response(sql::connection&)> compute;
+    review_api::reply_fn reply;
+    std::size_t persons;
+    std::size_t weight;
+    std::optional<http_response> out;
+
+    month_opener(writer& wr, rollups& m, std::vector<std::string> ms,
+                 std::function<http_response(sql::connection&)> f, review_api::reply_fn r,
+                 std::size_t p, std::size_t wt)
+        : w(wr), monthly(m), months(std::move(ms)), compute(std::move(f)), reply(std::move(r)),
+          persons(p), weight(wt) {}
+
+    void next() {
+        auto self = shared_from_this();
+        w.submit(
+            [self](sql::connection& db) {
+                if (self->monthly.open_months(db, self->months, self->persons))
+                    self->out = self->compute(db);
+            },
+            [self](boost::system::error_code ec) {
+                if (ec)
+                    return self->reply(not_committed(ec, "try again"));
+                if (self->out)
+                    return self->reply(std::move(*self->out));
+                self->next(); // the next slice queues behind the pushes waiting now
+            },
+            weight);
+    }
+};
+} // namespace
+
 void review_api::with_open_months(sql::connection& c, std::vector<std::string> months,
                                   std::function<http_response(sql::connection&)> compute,
                                   const reply_fn& reply) {
     if (std::all_of(months.begin(), months.end(),
                     [&](const std::string& m) { return rollups::is_open(c, m); }))
         return reply(compute(c));
-    auto out = std::make_shared<http_response>();
-    writer_.submit(
-        [this, months = std::move(months), compute, out](sql::connection& db) {
-            monthly_.open_months(db, months); // one pass over the persons for all of them
-            *out = compute(db);
-        },
-        [out, reply](boost::system::error_code ec) {
-            if (ec)
-                return reply(not_committed(ec, "try again"));
-            reply(std::move(*out));
-        });
+    std::make_shared<month_opener>(writer_, monthly_, std::move(months), std::move(compute), reply,
+                                   month_slice_persons_, slice_weight_)
+        ->next();
 }
 
 http_response review_api::overview(sql::connection& c, const principal& who,

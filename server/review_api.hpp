@@ -33,7 +33,10 @@ class review_api {
 public:
     using reply_fn = std::function<void(http_response)>;
 
-    review_api(engine& eng, writer& w);
+    // Months not open yet are counted `month_slice_persons` persons per writer job (0: at once),
+    // each job weighing `slice_weight` (a whole writer group).
+    review_api(engine& eng, writer& w, std::size_t month_slice_persons = 0,
+               std::size_t slice_weight = 1);
 
     // True for the paths this part of the API serves.
     static bool serves(std::string_view path);
@@ -52,7 +55,8 @@ private:
     http_response trend(sql::connection& c, const std::vector<std::string>& months, bool admin,
                         const std::string& township) const;
     // Answers with `compute` once the months' person-based figures are maintained: on this
-    // reader if they are, else on the writer right after opening them (once per month, ever).
+    // reader if they are, else on the writer right after opening them (once per month, ever),
+    // a slice of persons per writer job so that pushes go on between the slices.
     void with_open_months(sql::connection& c, std::vector<std::string> months,
                           std::function<http_response(sql::connection&)> compute,
                           const reply_fn& reply);
@@ -60,7 +64,11 @@ private:
     engine& engine_;
     writer& writer_;
     review office_;
-    rollups monthly_; // for approvals; the same (default) configuration as the server's observer
+    // Opens months for approvals and reports (open_months); computes like the server's observer,
+    // whose open_slice_persons only matters to the months pushes open.
+    rollups monthly_;
+    std::size_t month_slice_persons_;
+    std::size_t slice_weight_;
 };
 
 } // namespace fieldsync::server

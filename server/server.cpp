@@ -511,17 +511,19 @@ struct server::impl {
         });
     }
 
+    // Also with month_slice_persons 0: a month an earlier run left half opened is finished (at
+    // once) instead of staying partial until somebody asks for it.
     void start_months() {
-        if (cfg.month_slice_persons > 0)
-            asio::post(months_timer.get_executor(),
-                       [this] { tend_months(std::chrono::milliseconds(0)); });
+        asio::post(months_timer.get_executor(),
+                   [this] { tend_months(std::chrono::milliseconds(0)); });
     }
 
     void begin_stop() {
-        asio::post(months_timer.get_executor(), [this] { months_timer.cancel(); });
         asio::post(ioc, [this] {
             if (stopping.exchange(true))
                 return;
+            // After `stopping`: whatever runs on the strand later arms no timer again.
+            asio::post(months_timer.get_executor(), [this] { months_timer.cancel(); });
             app->begin_shutdown();
             beast::error_code ignored;
             acceptor.close(ignored);

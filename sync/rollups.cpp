@@ -587,23 +587,32 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
     open_months(c, {std::string(month)});
 }
 
-void rollups::open_months(sql::connection& c, const std::vector<std::string>& months) {
+bool rollups::open_months(sql::connection& c, const std::vector<std::string>& months,
+                          std::size_t persons) {
     bool own = !batch_;
     if (own)
         batch_ = std::make_unique<batch>();
+    bool all_open = true;
     try {
         std::vector<month_key> keys;
         for (const auto& m : months)
             if (is_month(m) && begin_opening(c, month_of(m)))
                 keys.push_back(month_of(m));
         if (!keys.empty())
-            open_slice(c, keys, 0); // one pass over the persons for all of them
+            open_slice(c, keys, persons); // one pass over the persons for all of them
+        const auto& part = batch_->opening(c);
+        all_open = std::none_of(part.begin(), part.end(), [&](const opening_month& o) {
+            return std::find(keys.begin(), keys.end(), o.month) != keys.end();
+        });
     } catch (...) {
         on_batch_abort();
         throw;
     }
     if (own)
         on_batch_end(c);
+    if (!all_open)
+        opening_pending_ = true;
+    return all_open;
 }
 
 bool rollups::open_some(sql::connection& c, std::size_t persons) {
@@ -616,7 +625,7 @@ bool rollups::open_some(sql::connection& c, std::size_t persons) {
         for (const auto& o : batch_->opening(c))
             keys.push_back(o.month);
         if (!keys.empty())
-            open_slice(c, keys, std::max<std::size_t>(persons, 1));
+            open_slice(c, keys, persons);
         more = !batch_->opening(c).empty();
     } catch (...) {
         on_batch_abort();
@@ -647,7 +656,8 @@ bool rollups::begin_opening(sql::connection& c, std::int32_t key) {
                                [](const opening_month& o, month_key k) { return o.month < k; });
     if (at != part.end() && at->month == key)
         return true;
-    auto s = c.cached("INSERT INTO rollup_opening(month, after_rid) VALUES(?, 0)");
+    auto s = c.cached("INSERT INTO rollup_opening(month, after_rid) VALUES(?, 0) ON CONFLICT DO "
+                      "NOTHING");
     s->bind_all(month_text(key));
     s->run();
     part.insert(at, {key, 0});

@@ -86,11 +86,13 @@ public:
     // Computes a month's person-based figures once (or what its slices have not yet), so that
     // they are then maintained incrementally. Idempotent. Writer thread.
     void open_month(sql::connection& c, std::string_view month);
-    // The same for several months ("YYYY-MM"; others are ignored), in one pass over the persons.
-    void open_months(sql::connection& c, const std::vector<std::string>& months);
-    // Counts the next `persons` persons into the earliest month being opened a slice at a time
-    // (rollup_config::open_slice_persons), in a batch of its own. True while some month is still
-    // being opened. Writer thread.
+    // The same for several months ("YYYY-MM"; others are ignored), in one pass over the persons;
+    // with `persons` > 0 only that many more of them. True once all of them are open.
+    bool open_months(sql::connection& c, const std::vector<std::string>& months,
+                     std::size_t persons = 0);
+    // Counts the next `persons` persons (0: all that are left) into every month being opened a
+    // slice at a time (rollup_config::open_slice_persons), in one pass and a batch of its own.
+    // True while some month is still being opened. Writer thread.
     bool open_some(sql::connection& c, std::size_t persons);
     // False once open_some() found nothing left to open and no write has opened a month since.
     // Starts true (an earlier run may have left a month half opened). Any thread.

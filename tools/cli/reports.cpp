@@ -86,16 +86,16 @@ int write_table(const std::vector<std::vector<std::string>>& table, const args& 
 
 // These tools read the file and cannot compute a month themselves: a month whose persons are
 // not (all) counted yet (never opened, or fieldsyncd still counting it between pushes) is named,
-// so that nobody reports its person-based figures upward as final.
-void warn_if_persons_not_counted(sql::connection& c, const std::string& month,
-                                 std::string_view tool) {
+// so that nobody reports its person-based figures upward as final. True if it is complete.
+bool persons_counted(sql::connection& c, const std::string& month, std::string_view tool) {
     if (rollups::is_open(c, month))
-        return;
+        return true;
     std::cerr << tool << ": the person-based figures of " << month
               << " (four_ones_*, graduates*) are not complete: fieldsyncd counts a month's "
                  "persons when its first record arrives or its report is asked for "
                  "(GET /v1/rollups/"
               << month << "); ask the server, or run this again later\n";
+    return false;
 }
 
 } // namespace
@@ -126,7 +126,7 @@ int cmd_rollups(const args& a) {
         std::cerr << "fieldsync rollups show: --month YYYY-MM is required\n";
         return 2;
     }
-    warn_if_persons_not_counted(c, month, "fieldsync rollups show");
+    persons_counted(c, month, "fieldsync rollups show");
     print_table(report_table(rollups::report(c, month), option(a, "--lang") != "en"));
     return 0;
 }
@@ -136,7 +136,7 @@ int cmd_export(const args& a) {
     auto dir = option(a, "--data");
     if (what != "rollups" && what != "records") {
         std::cerr << "usage: fieldsync export rollups --data DIR --month YYYY-MM --format "
-                     "csv|xlsx --out FILE [--lang en]\n"
+                     "csv|xlsx --out FILE [--lang en] [--incomplete]\n"
                      "       fieldsync export records --data DIR --collection NAME [--township "
                      "CODE] [--from DATE] [--to DATE] --format csv|xlsx --out FILE [--lang en]\n";
         return 2;
@@ -151,7 +151,12 @@ int cmd_export(const args& a) {
             std::cerr << "fieldsync export rollups: --month YYYY-MM is required\n";
             return 2;
         }
-        warn_if_persons_not_counted(c, month, "fieldsync export rollups");
+        // A file is what gets reported upward: incomplete figures only when asked for.
+        if (!persons_counted(c, month, "fieldsync export rollups") && !flag(a, "--incomplete")) {
+            std::cerr << "fieldsync export rollups: nothing written (--incomplete writes the "
+                         "figures as they are)\n";
+            return 1;
+        }
         return write_table(report_table(rollups::report(c, month), zh), a, month);
     }
     auto collection = option(a, "--collection");
