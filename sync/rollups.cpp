@@ -10,6 +10,7 @@
 #include <array>
 #include <compare>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -587,13 +588,24 @@ void rollups::open_month(sql::connection& c, std::string_view month) {
     open_months(c, {std::string(month)});
 }
 
-bool rollups::open_months(sql::connection& c, const std::vector<std::string>& months,
-                          std::size_t persons) {
+void rollups::in_batch(sql::connection& c, const std::function<void()>& work) {
     bool own = !batch_;
     if (own)
         batch_ = std::make_unique<batch>();
-    bool all_open = true;
     try {
+        work();
+    } catch (...) {
+        on_batch_abort();
+        throw;
+    }
+    if (own)
+        on_batch_end(c);
+}
+
+bool rollups::open_months(sql::connection& c, const std::vector<std::string>& months,
+                          std::size_t persons) {
+    bool all_open = true;
+    in_batch(c, [&] {
         std::vector<month_key> keys;
         for (const auto& m : months)
             if (is_month(m) && begin_opening(c, month_of(m)))
@@ -604,35 +616,22 @@ bool rollups::open_months(sql::connection& c, const std::vector<std::string>& mo
         all_open = std::none_of(part.begin(), part.end(), [&](const opening_month& o) {
             return std::find(keys.begin(), keys.end(), o.month) != keys.end();
         });
-    } catch (...) {
-        on_batch_abort();
-        throw;
-    }
-    if (own)
-        on_batch_end(c);
+    });
     if (!all_open)
         opening_pending_ = true;
     return all_open;
 }
 
 bool rollups::open_some(sql::connection& c, std::size_t persons) {
-    bool own = !batch_;
-    if (own)
-        batch_ = std::make_unique<batch>();
     bool more = false;
-    try {
+    in_batch(c, [&] {
         std::vector<month_key> keys;
         for (const auto& o : batch_->opening(c))
             keys.push_back(o.month);
         if (!keys.empty())
             open_slice(c, keys, persons);
         more = !batch_->opening(c).empty();
-    } catch (...) {
-        on_batch_abort();
-        throw;
-    }
-    if (own)
-        on_batch_end(c);
+    });
     opening_pending_ = more;
     return more;
 }

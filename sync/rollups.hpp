@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,6 +129,9 @@ public:
 
 private:
     struct batch;
+    // Runs `work` in the current batch, or in one of its own written at the end (dropped if
+    // `work` throws).
+    void in_batch(sql::connection& c, const std::function<void()>& work);
     void open_month_buffered(sql::connection& c, std::int32_t month); // YYYY * 100 + MM
     // Marks the month as being opened; false if it is open already.
     bool begin_opening(sql::connection& c, std::int32_t month);
