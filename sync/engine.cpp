@@ -1051,17 +1051,27 @@ result<pull_result> engine::pull(sql::connection& c, const principal& who, const
 
 std::size_t engine::purge_tombstones(sql::connection& c, std::int64_t now_ms) {
     std::int64_t cutoff = now_ms - cfg_.tombstone_retention_ms;
+    // The record with the highest row id stays, tombstone or not: records.rid is not
+    // AUTOINCREMENT, so the next new record would take a purged highest rid, and with it the
+    // purged record's history (kept: the audit trail), which is found by rid.
+    std::int64_t top_rid = 0;
+    {
+        auto s = c.cached("SELECT max(rid) FROM records");
+        if (s->step() && !s->is_null(0))
+            top_rid = s->int64(0);
+    }
     std::int64_t horizon = 0;
     {
-        auto s = c.cached("SELECT max(seq) FROM records WHERE deleted = 1 AND updated_ms < ?");
-        s->bind_all(cutoff);
+        auto s = c.cached(
+            "SELECT max(seq) FROM records WHERE deleted = 1 AND updated_ms < ? AND rid < ?");
+        s->bind_all(cutoff, top_rid);
         if (s->step() && !s->is_null(0))
             horizon = s->int64(0);
     }
     if (horizon == 0)
         return 0;
-    auto s = c.cached("DELETE FROM records WHERE deleted = 1 AND updated_ms < ?");
-    s->bind_all(cutoff);
+    auto s = c.cached("DELETE FROM records WHERE deleted = 1 AND updated_ms < ? AND rid < ?");
+    s->bind_all(cutoff, top_rid);
     s->run();
     std::size_t n = static_cast<std::size_t>(c.changes());
     // A cursor at or past the newest purged tombstone has seen it; older ones may have missed one.

@@ -144,8 +144,9 @@ public:
     result<pull_result> pull(sql::connection& c, const principal& who, const pull_request& req,
                              bool raw_json = false);
 
-    // Deletes tombstones whose last change is older than the retention and raises the horizon
-    // below which cursors are reset. Inside the caller's write transaction. Returns the count.
+    // Deletes tombstones whose last change is older than the retention (but the record with the
+    // highest row id, so that no row id is used twice) and raises the horizon below which
+    // cursors are reset. Inside the caller's write transaction. Returns the count.
     std::size_t purge_tombstones(sql::connection& c, std::int64_t now_ms);
 
     // Reference data for validation: a division of the district.

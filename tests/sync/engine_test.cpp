@@ -722,5 +722,36 @@ TEST(engine, a_push_prepared_before_the_clock_was_set_back_is_checked_again) {
     }
 }
 
+// The newest record purged would hand its row id to the next new record (records.rid is not
+// AUTOINCREMENT), and with it the purged record's history, which is found by that row id.
+TEST(engine, a_record_made_after_a_purge_never_takes_the_purged_records_history) {
+    std::int64_t wall = server_now;
+    engine_config cfg;
+    cfg.tombstone_retention_ms = 1000;
+    server_harness server(":memory:", cfg, [&] { return wall; });
+    replica a(":memory:", test_catalog(), "tab-a", [&] { return wall; });
+    (void)a.create("item", item("older"));
+    auto newest = *a.create("item", item("gone"));
+    server.sync(a, worker("tab-a"));
+    ASSERT_TRUE(a.remove(newest));
+    server.sync(a, worker("tab-a"));
+    wall += 5000;
+    {
+        sql::transaction tx(server.db);
+        server.eng.purge_tombstones(server.db, wall);
+        tx.commit();
+    }
+    auto made = *a.create("item", item("new"));
+    server.sync(a, worker("tab-a"));
+    auto rid_of = [&](const uuid& id) {
+        auto s = server.db.cached("SELECT rid FROM records WHERE id = ?");
+        s->bind_all(id.span());
+        return s->step() ? s->int64(0) : -1;
+    };
+    const auto rid = rid_of(made);
+    ASSERT_GT(rid, 0);
+    EXPECT_EQ(server.count("SELECT count(*) FROM history WHERE rid = " + std::to_string(rid)), 1);
+}
+
 } // namespace
 } // namespace fieldsync
