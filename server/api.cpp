@@ -280,9 +280,14 @@ api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server
       review_(std::make_unique<review_api>(eng, w, cfg.month_slice_persons, cfg.group_mutations)),
       logins_(std::make_unique<web::login_throttle>(
           web::login_throttle::settings{cfg.login_failures_per_user, cfg.login_failures_per_address,
-                                        cfg.login_window_s * 1000, 30 * 1000})) {}
+                                        cfg.login_window_s * 1000, 30 * 1000})),
+      prefetch_(pull_prefetch::settings{.keep_ms = cfg.pull_page_keep_ms}) {}
 
 api::~api() = default;
+
+void api::drop_expired_pull_pages() {
+    prefetch_.drop_expired(now_ms());
+}
 
 void api::handle(http_request req, reply_fn reply) {
     auto ctx = std::make_shared<context>();

@@ -90,6 +90,8 @@ public:
 
     // From now on, /v1/healthz answers 503 so load balancers drain this instance.
     void begin_shutdown() { shutting_down_ = true; }
+    // Drops prepared pull pages kept longer than pull_page_keep_ms (the server's timer).
+    void drop_expired_pull_pages();
     fieldsync::server::metrics& metrics() { return metrics_; }
 
 private:

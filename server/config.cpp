@@ -113,6 +113,9 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
         ok = number(value, c.max_clock_ahead_ms) && c.max_clock_ahead_ms > 0;
     else if (key == "month_slice_persons")
         ok = number(value, c.month_slice_persons) && c.month_slice_persons <= 1000000;
+    else if (key == "pull_page_keep_ms")
+        ok = number(value, c.pull_page_keep_ms) && c.pull_page_keep_ms >= 100 &&
+             c.pull_page_keep_ms <= 3600000;
     else if (key == "log_requests")
         ok = boolean(value, c.log_requests);
     else if (key == "session_idle_s")
@@ -223,7 +226,7 @@ std::string usage() {
            "writer_nice pipelined_sync\n"
            "  max_body_bytes max_header_bytes max_json_depth max_pipeline max_connections\n"
            "  header_timeout_ms body_timeout_ms write_timeout_ms shutdown_grace_ms\n"
-           "  max_clock_ahead_ms month_slice_persons port_file"
+           "  max_clock_ahead_ms month_slice_persons pull_page_keep_ms port_file"
            " log_requests session_idle_s session_max_s login_failures_per_user\n"
            "  login_failures_per_address login_window_s web_origin\n";
 }

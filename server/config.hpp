@@ -46,6 +46,9 @@ struct config {
     // time between pushes (rollup_config::open_slice_persons); 0: at once, inside the push that
     // opens the month (5 s of the writer at ten times a full district).
     std::size_t month_slice_persons = 1000;
+    // pull_page_keep_ms: a prepared next page of a pull (pull_prefetch) nobody asked for is
+    // dropped after this long; the server sweeps them every half of it.
+    std::int64_t pull_page_keep_ms = 10000;
     std::string port_file;    // port_file: written with the bound port once listening (tests)
     bool log_requests = true; // log_requests
     // The web page's sessions (docs/protocol.md, "Web sessions and the web page").

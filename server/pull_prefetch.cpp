@@ -33,6 +33,15 @@ void pull_prefetch::expire(std::int64_t now_ms, waiters& dropped) {
     drop_if([&](const slot& s) { return now_ms - s.reserved_ms > settings_.keep_ms; }, dropped);
 }
 
+void pull_prefetch::drop_expired(std::int64_t now_ms) {
+    waiters dropped;
+    {
+        std::lock_guard lock(mutex_);
+        expire(now_ms, dropped);
+    }
+    tell_nothing(dropped);
+}
+
 void pull_prefetch::tell_nothing(waiters& dropped) {
     for (auto& w : dropped)
         w(std::nullopt);

@@ -68,6 +68,11 @@ public:
     // object's lock, never from inside this call).
     taken take(const std::string& key, std::int64_t now_ms, waiter then = {});
 
+    // Drops every page kept longer than keep_ms (and tells any request waiting for one that it
+    // will not come). take() and reserve() do this too; the server also calls it on a timer, so
+    // that an idle server does not keep pages nobody asked for.
+    void drop_expired(std::int64_t now_ms);
+
     std::size_t bytes() const;
     std::uint64_t hits() const;   // pages used (ready or waited for)
     std::uint64_t waited() const; // of which waited for

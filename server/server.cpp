@@ -431,7 +431,7 @@ struct server::impl {
           monthly(rollup_config{.open_slice_persons = cfg.month_slice_persons}),
           ssl_ctx(ssl::context::tls_server), state(cfg, stats, ioc),
           ioc(static_cast<int>(cfg.threads)), acceptor(ioc), signals(ioc), drain_timer(ioc),
-          months_timer(asio::make_strand(ioc)) {}
+          months_timer(asio::make_strand(ioc)), sweep_timer(months_timer.get_executor()) {}
 
     config cfg;
     catalog cat;
@@ -454,6 +454,7 @@ struct server::impl {
     asio::signal_set signals;
     asio::steady_timer drain_timer;
     asio::steady_timer months_timer; // on a strand of its own: tend_months, begin_stop
+    asio::steady_timer sweep_timer;  // on the same strand: sweep_pull_pages
     std::vector<std::thread> threads;
     std::atomic<bool> stopping{false};
     bool background = false; // start() rather than run(): stop() joins the threads
@@ -511,11 +512,27 @@ struct server::impl {
         });
     }
 
+    // Prepared pull pages nobody asked for go within 1.5 × pull_page_keep_ms, also on an idle
+    // server (up to 64 MB otherwise stayed until the next pull). On months_timer's strand.
+    void sweep_pull_pages() {
+        if (stopping)
+            return;
+        sweep_timer.expires_after(ms(std::max<std::int64_t>(cfg.pull_page_keep_ms / 2, 50)));
+        sweep_timer.async_wait([this](beast::error_code ec) {
+            if (ec || stopping)
+                return;
+            app->drop_expired_pull_pages();
+            sweep_pull_pages();
+        });
+    }
+
     // Also with month_slice_persons 0: a month an earlier run left half opened is finished (at
     // once) instead of staying partial until somebody asks for it.
     void start_months() {
-        asio::post(months_timer.get_executor(),
-                   [this] { tend_months(std::chrono::milliseconds(0)); });
+        asio::post(months_timer.get_executor(), [this] {
+            tend_months(std::chrono::milliseconds(0));
+            sweep_pull_pages();
+        });
     }
 
     void begin_stop() {
@@ -523,7 +540,10 @@ struct server::impl {
             if (stopping.exchange(true))
                 return;
             // After `stopping`: whatever runs on the strand later arms no timer again.
-            asio::post(months_timer.get_executor(), [this] { months_timer.cancel(); });
+            asio::post(months_timer.get_executor(), [this] {
+                months_timer.cancel();
+                sweep_timer.cancel();
+            });
             app->begin_shutdown();
             beast::error_code ignored;
             acceptor.close(ignored);

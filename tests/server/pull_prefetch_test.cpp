@@ -131,3 +131,22 @@ TEST(pull_prefetch, only_one_request_waits_for_a_page) {
     EXPECT_EQ(first.calls.size(), 1u);
     EXPECT_TRUE(second.calls.empty());
 }
+
+TEST(pull_prefetch, pages_kept_too_long_are_dropped_by_the_sweep_and_waiters_told) {
+    pull_prefetch store(pull_prefetch::settings{64u << 20, 1000});
+    ASSERT_TRUE(store.reserve(key_a, "dev-a", 0));
+    store.fill(key_a, page_of("page-2"));
+    const auto key_b = pull_prefetch::key("dev-b", "scope", {"c1", 100});
+    ASSERT_TRUE(store.reserve(key_b, "dev-b", 500));
+    told t;
+    ASSERT_TRUE(store.take(key_b, 600, t.waiter()).waiting);
+    store.drop_expired(1000); // neither is older than 1000 ms yet
+    EXPECT_EQ(store.bytes(), 6u);
+    EXPECT_TRUE(t.calls.empty());
+    store.drop_expired(1001); // the ready page goes
+    EXPECT_EQ(store.bytes(), 0u);
+    EXPECT_TRUE(t.calls.empty());
+    store.drop_expired(1501); // the page being prepared goes, and its waiter is told
+    ASSERT_EQ(t.calls.size(), 1u);
+    EXPECT_EQ(t.calls[0], std::nullopt);
+}

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 namespace fieldsync {
@@ -256,6 +257,38 @@ TEST(server_sync, stop_closes_connections_and_keeps_what_was_acknowledged) {
     sql::statement s(db.handle(), "SELECT count(*) FROM records");
     ASSERT_TRUE(s.step());
     EXPECT_EQ(static_cast<std::size_t>(s.int64(0)), acknowledged);
+}
+
+// After answering a page of a pull the server prepares the next one; if the tablet never asks
+// (it lost signal), the page must not stay in memory until some other pull comes along: the
+// server drops it by itself within 1.5 x pull_page_keep_ms, also when nothing else happens.
+TEST(server_sync, a_prepared_pull_page_nobody_asks_for_is_dropped_on_an_idle_server) {
+    server_fixture s([](server::config& c) { c.pull_page_keep_ms = 3000; });
+    auto l = s.enrol("fw_a");
+    replica a(":memory:", test_catalog(), l.device);
+    for (int i = 0; i < 3; ++i)
+        (void)*a.create("item", item("page " + std::to_string(i)));
+    auto c = s.client();
+    sync_over(*c, a, l.token);
+    auto prepared_bytes = [&] {
+        auto m = s.client()->get("/metrics").body;
+        const std::string name = "\nfieldsync_pull_pages_prepared_bytes ";
+        auto at = m.find(name);
+        return at == std::string::npos ? -1 : std::atoll(m.c_str() + at + name.size());
+    };
+    // A new tablet's first page of one record: the second is prepared and never asked for.
+    auto first =
+        c->post("/v1/sync/pull", R"({"cursor":null,"limit":1,"shared_clocks":true})", l.token);
+    ASSERT_EQ(first.status, 200u) << first.body;
+    ASSERT_FALSE(json::parse(first.body).at("complete").as_bool());
+    auto until = [](auto done) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!done() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return done();
+    };
+    ASSERT_TRUE(until([&] { return prepared_bytes() > 0; })) << "no page was prepared";
+    EXPECT_TRUE(until([&] { return prepared_bytes() == 0; })) << "the page stayed";
 }
 
 } // namespace
