@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -782,6 +783,11 @@ struct month_opener : std::enable_shared_from_this<month_opener> {
     std::size_t persons;
     std::size_t weight;
     std::optional<http_response> out;
+    // Slices run behind the pushes waiting at each moment, and new persons (higher rids) join
+    // the months' remaining count: under a long burst the chain could fall behind for good, so
+    // past this long the rest is counted at once (one job, as before slices existed).
+    std::chrono::steady_clock::time_point give_up_slicing =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
 
     month_opener(writer& wr, rollups& m, std::vector<std::string> ms,
                  std::function<http_response(sql::connection&)> f, review_api::reply_fn r,
@@ -791,6 +797,8 @@ struct month_opener : std::enable_shared_from_this<month_opener> {
 
     void next() {
         auto self = shared_from_this();
+        if (std::chrono::steady_clock::now() > give_up_slicing)
+            persons = 0;
         w.submit(
             [self](sql::connection& db) {
                 if (self->monthly.open_months(db, self->months, self->persons))

@@ -655,11 +655,20 @@ bool rollups::begin_opening(sql::connection& c, std::int32_t key) {
                                [](const opening_month& o, month_key k) { return o.month < k; });
     if (at != part.end() && at->month == key)
         return true;
-    auto s = c.cached("INSERT INTO rollup_opening(month, after_rid) VALUES(?, 0) ON CONFLICT DO "
-                      "NOTHING");
-    s->bind_all(month_text(key));
-    s->run();
-    part.insert(at, {key, 0});
+    std::int64_t after = 0;
+    {
+        auto s = c.cached("INSERT INTO rollup_opening(month, after_rid) VALUES(?, 0) ON CONFLICT "
+                          "DO NOTHING");
+        s->bind_all(month_text(key));
+        s->run();
+    }
+    if (c.changes() == 0) { // there already (the cache is read per batch, so not expected)
+        auto s = c.cached("SELECT after_rid FROM rollup_opening WHERE month = ?");
+        s->bind_all(month_text(key));
+        if (s->step())
+            after = s->int64(0);
+    }
+    part.insert(at, {key, after});
     return true;
 }
 

@@ -51,6 +51,8 @@ TEST(config, bad_settings_are_refused_with_a_reason) {
     EXPECT_NE(why.find("writer_nice"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--month-slice-persons", "-1"}, {}, &why));
     EXPECT_NE(why.find("month_slice_persons"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--pull-page-keep-ms", "10"}, {}, &why));
+    EXPECT_NE(why.find("pull_page_keep_ms"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
     EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
 }

@@ -330,13 +330,19 @@ TEST(rollups, figures_of_months_opened_in_slices_equal_a_recomputation_whatever_
                     events.push_back(*r);
                 break;
             case 7:
-                // A visit or service moved to another month (or its visit to another person).
+                // A visit, service or registration moved to another month and another person.
                 if (!events.empty()) {
                     auto e = events[pick(events.size())];
+                    auto kind = a.get(e) ? a.get(e)->collection : std::string();
                     std::string day = days[pick(3)];
-                    (void)a.update(e, {{"visited_at", day + "T11:00:00+08:00"},
-                                       {"person", persons[pick(persons.size())].to_string()}});
-                    (void)a.update(e, {{"delivered_at", day}});
+                    json::object change{{"person", persons[pick(persons.size())].to_string()}};
+                    if (kind == "home_visit")
+                        change["visited_at"] = day + "T11:00:00+08:00";
+                    else if (kind == "employment_service")
+                        change["delivered_at"] = day;
+                    else
+                        change["registered_at"] = day;
+                    (void)a.update(e, change);
                 }
                 break;
             default:
