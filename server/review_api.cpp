@@ -1,11 +1,13 @@
 #include "server/review_api.hpp"
 
+#include "schema/formats.hpp"
 #include "sync/export.hpp"
 
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -750,6 +752,11 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
                 fail(403, "forbidden", "a township head approves their township's month");
                 return;
             }
+            if (auto why = not_openable(month, system_wall_ms());
+                why && !rollups::is_open(c, month)) {
+                fail(400, "invalid_argument", *why);
+                return;
+            }
             std::string township = who.where.township;
             std::string m(month);
             std::string user = who.user;
@@ -816,12 +823,38 @@ struct month_opener : std::enable_shared_from_this<month_opener> {
 };
 } // namespace
 
+namespace {
+// "YYYY-MM" of a time.
+std::string month_at(std::int64_t ms) {
+    auto d = civil_from_days(ms / 86400000);
+    char text[16];
+    std::snprintf(text, sizeof text, "%04d-%02d", d.year, d.month);
+    return text;
+}
+} // namespace
+
+std::optional<std::string> review_api::not_openable(std::string_view month, std::int64_t now_ms) {
+    // From ten years back to the current month (a day ahead: the district's time zone is ahead
+    // of UTC). Any other month that no record opened would cost a pass over every person (5 s at
+    // ten times a full district) and, for good, a little on every later change of a person.
+    const auto first = month_at(now_ms - 3653LL * 86400000);
+    const auto last = month_at(now_ms + 86400000);
+    if (month >= first && month <= last)
+        return std::nullopt;
+    return "figures are kept for the months that records were collected in, and computed on "
+           "request for " +
+           first + " to " + last;
+}
+
 void review_api::with_open_months(sql::connection& c, std::vector<std::string> months,
                                   std::function<http_response(sql::connection&)> compute,
                                   const reply_fn& reply) {
     if (std::all_of(months.begin(), months.end(),
                     [&](const std::string& m) { return rollups::is_open(c, m); }))
         return reply(compute(c));
+    for (const auto& m : months)
+        if (auto why = not_openable(m, system_wall_ms()); why && !rollups::is_open(c, m))
+            return reply(error_response(400, "invalid_argument", *why));
     std::make_shared<month_opener>(writer_, monthly_, std::move(months), std::move(compute), reply,
                                    month_slice_persons_, slice_weight_)
         ->next();

@@ -15,6 +15,7 @@
 #include <boost/json/object.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,7 +55,10 @@ private:
     // GET /v1/rollups/trend: monthly totals (and, for admins, townships) over `months`.
     http_response trend(sql::connection& c, const std::vector<std::string>& months, bool admin,
                         const std::string& township) const;
-    // Answers with `compute` once the months' person-based figures are maintained: on this
+    // Why a month's figures may not be computed on request now (nullopt: they may).
+    static std::optional<std::string> not_openable(std::string_view month, std::int64_t now_ms);
+    // Answers with `compute` once the months' person-based figures are maintained (400 for a
+    // month not open that not_openable refuses): on this
     // reader if they are, else on the writer right after opening them (once per month, ever),
     // a slice of persons per writer job so that pushes go on between the slices.
     void with_open_months(sql::connection& c, std::vector<std::string> months,

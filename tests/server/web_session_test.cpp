@@ -620,6 +620,29 @@ TEST(web_api, the_report_of_a_month_nobody_opened_yet_counts_its_persons) {
     EXPECT_EQ(d.admin.get("/v1/rollups/2026-08/export?format=pdf").status, 400u);
 }
 
+// Asking for a far-off month must not make the server count every person into it and keep it
+// up to date for good: months nobody's records opened are computed on request only from ten
+// years back to the current month, and a refused request changes nothing.
+TEST(web_api, figures_of_months_far_from_now_are_refused_without_opening_them) {
+    district_page d;
+    const auto opened = [&] {
+        return d.count("SELECT count(*) FROM rollup_months") +
+               d.count("SELECT count(*) FROM rollup_opening");
+    };
+    const auto before = opened();
+    for (const char* path :
+         {"/v1/rollups/2099-01", "/v1/rollups/1990-05/export?format=csv",
+          "/v1/review/overview?month=2099-01", "/v1/rollups/trend?from=2026-01&to=2028-12"}) {
+        auto r = d.head.get(path);
+        EXPECT_EQ(r.status, 400u) << path << " " << r.body;
+        EXPECT_NE(r.body.find("computed on request for"), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(d.head.post("/v1/rollups/2099-01/approve", json::object{}).status, 400u);
+    EXPECT_EQ(opened(), before);
+    // The months of the records are read as ever.
+    EXPECT_EQ(d.head.get("/v1/rollups/2026-10").status, 200u);
+}
+
 TEST(web_api, overview_is_scoped_and_opens_months_it_is_asked_for) {
     district_page d;
     // A month no record has touched yet: opened on the way (the persons were there at its end,
