@@ -275,9 +275,10 @@ struct api::context {
     }
 };
 
-api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, server::metrics& m)
+api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, rollups& monthly,
+         server::metrics& m)
     : cfg_(cfg), engine_(eng), writer_(w), readers_(readers), metrics_(m),
-      review_(std::make_unique<review_api>(eng, w, cfg.month_slice_persons, cfg.group_mutations)),
+      review_(std::make_unique<review_api>(eng, w, monthly, cfg.group_mutations)),
       logins_(std::make_unique<web::login_throttle>(
           web::login_throttle::settings{cfg.login_failures_per_user, cfg.login_failures_per_address,
                                         cfg.login_window_s * 1000, 30 * 1000})),

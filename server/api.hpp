@@ -24,6 +24,10 @@
 #include <utility>
 #include <vector>
 
+namespace fieldsync {
+class rollups;
+}
+
 namespace fieldsync::server {
 
 class review_api;
@@ -75,7 +79,8 @@ class api {
 public:
     using reply_fn = std::function<void(http_response, request_facts)>;
 
-    api(const config& cfg, engine& eng, writer& w, reader_pool& readers,
+    // `monthly`: the rollups observer of `eng`, for approvals and reports of months.
+    api(const config& cfg, engine& eng, writer& w, reader_pool& readers, rollups& monthly,
         fieldsync::server::metrics& m);
     ~api();
 

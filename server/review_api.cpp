@@ -282,9 +282,8 @@ json::object label_json(const label& l) {
 
 } // namespace
 
-review_api::review_api(engine& eng, writer& w, std::size_t month_slice_persons,
-                       std::size_t slice_weight)
-    : engine_(eng), writer_(w), office_(eng.schema()), month_slice_persons_(month_slice_persons),
+review_api::review_api(engine& eng, writer& w, rollups& monthly, std::size_t slice_weight)
+    : engine_(eng), writer_(w), office_(eng.schema()), monthly_(monthly),
       slice_weight_(slice_weight) {}
 
 std::string review_api::label_for(std::string_view path) {
@@ -856,7 +855,7 @@ void review_api::with_open_months(sql::connection& c, std::vector<std::string> m
         if (auto why = not_openable(m, system_wall_ms()); why && !rollups::is_open(c, m))
             return reply(error_response(400, "invalid_argument", *why));
     std::make_shared<month_opener>(writer_, monthly_, std::move(months), std::move(compute), reply,
-                                   month_slice_persons_, slice_weight_)
+                                   monthly_.config().open_slice_persons, slice_weight_)
         ->next();
 }
 

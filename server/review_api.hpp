@@ -34,10 +34,11 @@ class review_api {
 public:
     using reply_fn = std::function<void(http_response)>;
 
-    // Months not open yet are counted `month_slice_persons` persons per writer job (0: at once),
-    // each job weighing `slice_weight` (a whole writer group).
-    review_api(engine& eng, writer& w, std::size_t month_slice_persons = 0,
-               std::size_t slice_weight = 1);
+    // `monthly` is the server's rollups observer (one instance, so that its opening_pending()
+    // also knows of months a report began to open). Months not open yet are counted its
+    // open_slice_persons persons per writer job (0: at once), each job weighing `slice_weight`
+    // (a whole writer group).
+    review_api(engine& eng, writer& w, rollups& monthly, std::size_t slice_weight = 1);
 
     // True for the paths this part of the API serves.
     static bool serves(std::string_view path);
@@ -68,10 +69,7 @@ private:
     engine& engine_;
     writer& writer_;
     review office_;
-    // Opens months for approvals and reports (open_months); computes like the server's observer,
-    // whose open_slice_persons only matters to the months pushes open.
-    rollups monthly_;
-    std::size_t month_slice_persons_;
+    rollups& monthly_; // opens months for approvals and reports
     std::size_t slice_weight_;
 };
 

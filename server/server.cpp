@@ -455,7 +455,6 @@ struct server::impl {
     asio::steady_timer drain_timer;
     asio::steady_timer months_timer; // on a strand of its own: tend_months, begin_stop
     asio::steady_timer sweep_timer;  // on the same strand: sweep_pull_pages
-    unsigned idle_month_polls = 0;   // tend_months, on that strand
     std::vector<std::thread> threads;
     std::atomic<bool> stopping{false};
     bool background = false; // start() rather than run(): stop() joins the threads
@@ -495,9 +494,9 @@ struct server::impl {
         months_timer.async_wait([this, retry](beast::error_code ec) {
             if (ec || stopping)
                 return;
-            // The flag is this observer's; a month that a report's slices (review_api) left
-            // half counted after a failure is found by looking at the table every 30 s.
-            if (!retry && !monthly.opening_pending() && ++idle_month_polls % 30 != 0)
+            // Also set by the reports' slices (review_api shares this instance): a month one
+            // of them left half counted after a failure is finished here.
+            if (!retry && !monthly.opening_pending())
                 return tend_months(std::chrono::seconds(1));
             wr->submit(
                 [this](sql::connection& db) { monthly.open_some(db, cfg.month_slice_persons); },
@@ -650,7 +649,7 @@ server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
     d.eng->serve_durable_only(
         [w = d.wr.get()](std::uint64_t mark) { return w->wait_durable(mark); });
     d.readers = std::make_unique<reader_pool>(d.db_path, d.cfg.readers);
-    d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.stats);
+    d.app = std::make_unique<api>(d.cfg, *d.eng, *d.wr, *d.readers, d.monthly, d.stats);
     d.state.app = d.app.get();
     unsigned char r[4];
     RAND_bytes(r, sizeof r);

@@ -333,6 +333,16 @@ std::vector<opening_month> opening_months(sql::connection& c) {
     return out;
 }
 
+// The months whose person-based figures count the person at row `rid` of the records: the
+// opened ones, and those being opened whose slices have reached it (into `out`).
+void months_counting(const std::vector<month_key>& opened, const std::vector<opening_month>& partly,
+                     std::int64_t rid, std::vector<month_key>& out) {
+    out = opened;
+    for (const auto& o : partly)
+        if (rid <= o.after_rid)
+            out.push_back(o.month);
+}
+
 std::vector<event> stored_events(sql::connection& c, std::string_view person) {
     std::vector<event> out;
     auto s = c.cached("SELECT kind, month, record FROM person_events WHERE person = ?");
@@ -471,19 +481,13 @@ struct rollups::batch {
             partly = opening_months(c);
         return *partly;
     }
-    // The months whose person-based figures count the person at row `rid` of the records: the
-    // opened ones, and those being opened whose slices have reached it. Valid until the next call.
+    // months_counting for the person at row `rid`. Valid until the next call.
     const std::vector<month_key>& counting(sql::connection& c, std::int64_t rid) {
         auto& all = opened(c);
         auto& part = opening(c);
         if (part.empty())
             return all;
-        counting_scratch = all;
-        for (const auto& o : part)
-            if (rid <= o.after_rid)
-                counting_scratch.insert(
-                    std::lower_bound(counting_scratch.begin(), counting_scratch.end(), o.month),
-                    o.month);
+        months_counting(all, part, rid, counting_scratch);
         return counting_scratch;
     }
 
@@ -1025,11 +1029,7 @@ std::vector<std::string> rollups::check(sql::connection& c) const {
         auto s = c.cached("SELECT rid, id, fields, township FROM records WHERE collection = "
                           "'person' AND deleted = 0");
         while (s->step()) {
-            const std::int64_t rid = s->int64(0);
-            months = opened;
-            for (const auto& o : partly)
-                if (rid <= o.after_rid)
-                    months.push_back(o.month);
+            months_counting(opened, partly, s->int64(0), months);
             auto id = uuid::from_blob(s->blob(1)).value_or(uuid{}).to_string();
             auto f = parse_object(s->text(2));
             for (const auto& k : person_level(&f, towns.id(s->text(3)), events[id], months, cfg_))

@@ -116,7 +116,7 @@ struct http_env {
         eng->add_observer(&monthly);
         wr = std::make_unique<writer>(std::move(conn));
         readers = std::make_unique<reader_pool>(path, 2);
-        app = std::make_unique<server::api>(cfg, *eng, *wr, *readers, stats);
+        app = std::make_unique<server::api>(cfg, *eng, *wr, *readers, monthly, stats);
     }
     ~http_env() {
         app.reset();
