@@ -674,6 +674,35 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
             ack.kept.push_back(name);
         decisions.push_back({&name, &w, outcome, take, std::move(restamped), std::move(st)});
     }
+    // A worker's change of a record the township head sent back (or approved) puts it back in
+    // the head's queue: its review state returns to "received" (the comment stays, for the head
+    // to compare), stamped by the server for this worker and shown in the same history entry.
+    // Only a tablet's push (`quarantine`) does it: the head's own writes (a conflict resolved, a
+    // record repaired) do not.
+    static const std::string review_state_field = "_review_state";
+    std::optional<field_write> review_reset;
+    auto reviewed = [&] {
+        const auto* state = stored->fields.if_contains(review_state_field);
+        return state && state->is_string() && state->get_string() != "received";
+    };
+    auto changes_content = [&] { // a field of the record's own changes value
+        return std::any_of(decisions.begin(), decisions.end(), [](const decision& d) {
+            return d.take && !d.name->starts_with("_") &&
+                   (!d.before || d.before->value != d.write->value);
+        });
+    };
+    if (quarantine && stored && reviewed() && changes_content()) {
+        auto s = clock_.now();
+        review_reset = field_write{json::value("received"),
+                                   hlc{s.ms, s.counter, server_device(c, who.user)}, std::nullopt};
+        std::optional<field_state> before;
+        const auto* ck = stored->clocks.if_contains(review_state_field);
+        if (auto h = ck && ck->is_string() ? hlc::parse(ck->as_string()) : std::nullopt)
+            before = field_state{stored->fields.at(review_state_field), std::move(*h)};
+        proposed[review_state_field] = review_reset->value;
+        decisions.push_back({&review_state_field, &*review_reset, merge_outcome::clean_update, true,
+                             std::nullopt, std::move(before)});
+    }
     const json::object& record = use_prepared ? prepared->record : proposed;
 
     // Scope: a record stays in the township it was created in, and only its township's workers
@@ -844,16 +873,19 @@ void submit_push(writer& w, engine& e, principal who, push_request req,
         weight);
 }
 
+std::string engine::server_device(sql::connection& c, std::string_view user) {
+    std::string device = "srv-" + std::string(user.substr(0, 60));
+    auto s = c.cached("INSERT INTO devices(device, user, last_seq) VALUES(?, ?, 0) "
+                      "ON CONFLICT(device) DO NOTHING");
+    s->bind_all(device, user);
+    s->run();
+    return device;
+}
+
 mutation_ack engine::write(sql::connection& c, const principal& who, std::string_view collection,
                            const uuid& id, const json::object& fields) {
     principal server_side = who;
-    server_side.device = "srv-" + who.user.substr(0, 60);
-    {
-        auto s = c.cached("INSERT INTO devices(device, user, last_seq) VALUES(?, ?, 0) "
-                          "ON CONFLICT(device) DO NOTHING");
-        s->bind_all(server_side.device, who.user);
-        s->run();
-    }
+    server_side.device = server_device(c, who.user);
     mutation m;
     m.collection = std::string(collection);
     m.id = id;

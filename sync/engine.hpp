@@ -108,7 +108,9 @@ public:
     // for, does not. Thread-safe.
     prepared_push prepare(const principal& who, const push_request& req) const;
 
-    // Applies one push inside the caller's open write transaction. Storage errors throw
+    // Applies one push inside the caller's open write transaction. A mutation that changes a
+    // field of a record whose review state is not "received" (sent back or approved by the
+    // township head) sets it back to "received" in the same change. Storage errors throw
     // sql::error; the caller rolls back and nothing of the push remains. `prepared`: the push's
     // prepare(), done before (null: everything done here).
     push_result push(sql::connection& c, const principal& who, const push_request& req,
@@ -182,6 +184,8 @@ private:
                                              bool quarantine) const;
     mutation_ack reject(sql::connection& c, const principal& who, const mutation& m,
                         const rejection& r, std::int64_t now_ms);
+    // The pseudo-device "srv-<user>" of changes the server makes for `user`, registered.
+    static std::string server_device(sql::connection& c, std::string_view user);
 
     const catalog& cat_;
     engine_config cfg_;

@@ -170,6 +170,13 @@ TEST(client_status, returned_for_correction_shows_the_township_heads_comment) {
     EXPECT_EQ(s->state, record_state::returned);
     EXPECT_EQ(s->message, "请核对姓名");
     EXPECT_EQ((*t)->counts().returned, 1u);
+
+    // The worker corrects it: after the next sync it is no longer shown as returned, and the
+    // head has it to review again.
+    ASSERT_TRUE((*t)->update(*id, boost::json::object{{"name", "fixed"}}));
+    ASSERT_EQ((*t)->sync().outcome, sync_outcome::complete);
+    EXPECT_EQ((*t)->status(*id)->state, record_state::synced);
+    EXPECT_EQ((*t)->counts().returned, 0u);
 }
 
 } // namespace

@@ -156,6 +156,70 @@ TEST(review, has_issues_with_a_comment_syncs_back_to_the_workers_tablet) {
     EXPECT_EQ(res.acks[0].code, "reserved_field");
 }
 
+std::string review_state_of(reviewed_district& d, const uuid& id) {
+    auto r = d.office.get(d.db, head_105, id);
+    const auto* s = r ? r->fields.if_contains("_review_state") : nullptr;
+    return s && s->is_string() ? std::string(s->as_string()) : std::string("(none)");
+}
+
+TEST(review, a_workers_correction_puts_a_returned_record_back_into_review) {
+    reviewed_district d;
+    ASSERT_TRUE(d.write([&](auto& c) {
+        return d.office.set_review_state(c, d.eng, head_105, d.p1, review_state::has_issues,
+                                         "电话号码请核对");
+    }));
+    d.sync(d.a, d.pa);
+    ASSERT_EQ(d.a.get(d.p1)->fields.at("_review_state").as_string(), "has_issues");
+
+    // The head's own change (a conflict resolved, a record repaired) leaves the state alone.
+    ASSERT_EQ(d.write([&](auto& c) {
+                   return d.eng.write(c, head_105, "person", d.p1, {{"address", "一组"}});
+               }).status,
+              ack_status::applied);
+    EXPECT_EQ(review_state_of(d, d.p1), "has_issues");
+    // A push that changes no value (the same name again) leaves it too.
+    d.sync(d.a, d.pa);
+    auto same = d.a.get(d.p1)->fields.at("name");
+    ASSERT_TRUE(d.a.update(d.p1, {{"name", same}}));
+    d.sync(d.a, d.pa);
+    EXPECT_EQ(review_state_of(d, d.p1), "has_issues");
+
+    // The worker's correction: back in the head's queue, the comment kept, in the same history
+    // entry as the correction, and on the tablet after its pull.
+    ASSERT_TRUE(d.a.update(d.p1, {{"phone", "13812345678"}}));
+    d.sync(d.a, d.pa);
+    EXPECT_EQ(review_state_of(d, d.p1), "received");
+    auto rec = d.office.get(d.db, head_105, d.p1);
+    EXPECT_EQ(rec->fields.at("_review_comment").as_string(), "电话号码请核对");
+    record_query returned;
+    returned.review = "has_issues";
+    EXPECT_EQ(d.office.list(d.db, head_105, returned)->total, 0);
+    record_query waiting;
+    waiting.review = "received";
+    waiting.collection = "person";
+    EXPECT_EQ(d.office.list(d.db, head_105, waiting)->total, 1);
+    auto h = d.office.history(d.db, head_105, d.p1);
+    ASSERT_TRUE(h);
+    const auto& last = h->back();
+    EXPECT_EQ(last.user, "user-tab-a");
+    ASSERT_TRUE(last.changes.contains("phone"));
+    EXPECT_EQ(json::serialize(last.changes.at("_review_state")), R"(["has_issues","received"])");
+    EXPECT_EQ(d.a.get(d.p1)->fields.at("_review_state").as_string(), "received");
+    d.sync(d.b, d.pb);
+    EXPECT_EQ(d.b.get(d.p1)->fields.at("_review_state").as_string(), "received");
+
+    // An approved record that a worker changes afterwards is to be reviewed again as well.
+    ASSERT_TRUE(d.write([&](auto& c) {
+        return d.office.set_review_state(c, d.eng, head_105, d.p1, review_state::approved, "");
+    }));
+    EXPECT_EQ(review_state_of(d, d.p1), "approved");
+    d.sync(d.b, d.pb);
+    ASSERT_TRUE(d.b.update(d.p1, {{"employment_status", "employed"}}));
+    d.sync(d.b, d.pb);
+    EXPECT_EQ(review_state_of(d, d.p1), "received");
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+}
+
 TEST(review, quarantine_can_be_repaired_and_resubmitted_or_dismissed) {
     reviewed_district d;
     auto bad = person(t105, v105, "1991-04-04", true, "unemployed", 9);
