@@ -282,6 +282,7 @@ api::api(const config& cfg, engine& eng, writer& w, reader_pool& readers, rollup
       logins_(std::make_unique<web::login_throttle>(
           web::login_throttle::settings{cfg.login_failures_per_user, cfg.login_failures_per_address,
                                         cfg.login_window_s * 1000, 30 * 1000})),
+      known_key_(eng.derived_key("known browser")),
       prefetch_(pull_prefetch::settings{.keep_ms = cfg.pull_page_keep_ms}) {}
 
 api::~api() = default;
@@ -759,11 +760,17 @@ void api::login(std::shared_ptr<context> ctx) {
     ctx->body = {};
     if (username.empty() || password.empty() || username.size() > 200 || password.size() > 1024)
         return ctx->fail(400, "invalid_argument", "give \"username\" and \"password\"");
-    if (auto wait = logins_->wait_ms(username, ctx->req.client_address, now_ms()); wait > 0) {
+    // A browser that logged in as this user before is held back only by its own failures.
+    std::string browser = web::known_browser_of(
+        known_key_, web::cookie_value(ctx->req.cookie, web::known_cookie_name), username);
+    if (auto wait = logins_->wait_ms(username, ctx->req.client_address, browser, now_ms());
+        wait > 0) {
         auto secs = (wait + 999) / 1000;
         auto line = login_line("login_throttled", ctx->req, std::nullopt);
         line.erase("user_unknown");
         line["retry_after_s"] = secs;
+        if (!browser.empty())
+            line["known_browser"] = true;
         log_event(std::move(line));
         http_response res = error_response(429, "rate_limited",
                                            "too many failed logins; try again in " +
@@ -772,7 +779,7 @@ void api::login(std::shared_ptr<context> ctx) {
         ctx->facts.error = "rate_limited";
         return ctx->send(std::move(res));
     }
-    readers_.submit([this, ctx, username, password](sql::connection& c) {
+    readers_.submit([this, ctx, username, password, browser](sql::connection& c) {
         try {
             // Checked whether or not the user exists (verify_login spends the same time), so the
             // answer and its timing say nothing about which usernames exist.
@@ -780,7 +787,10 @@ void api::login(std::shared_ptr<context> ctx) {
             auto u = auth::find_user(c, username);
             if (!ok || !u) {
                 auto line = login_line("login_failed", ctx->req, u);
-                line["failures"] = logins_->failed(username, ctx->req.client_address, now_ms());
+                line["failures"] =
+                    logins_->failed(username, ctx->req.client_address, browser, now_ms());
+                if (!browser.empty())
+                    line["known_browser"] = true;
                 log_event(std::move(line));
                 return ctx->fail(401, "bad_login", "wrong username or password");
             }
@@ -789,7 +799,7 @@ void api::login(std::shared_ptr<context> ctx) {
                 return ctx->fail(403, "forbidden",
                                  "field workers use the tablet; the web page is for township "
                                  "heads and district admins");
-            logins_->succeeded(username);
+            logins_->succeeded(username, browser);
             web::session_limits limits{cfg_.session_idle_s * 1000, cfg_.session_max_s * 1000};
             auto made = std::make_shared<web::new_session>();
             auto user = std::move(*u);
@@ -810,6 +820,9 @@ void api::login(std::shared_ptr<context> ctx) {
                         json_response(200, session_json(info, engine_.clock().now().to_string()));
                     res.headers.emplace_back(
                         "Set-Cookie", web::set_cookie_header(made->cookie, cfg_.session_max_s));
+                    res.headers.emplace_back(
+                        "Set-Cookie", web::set_known_cookie_header(
+                                          web::make_known_browser(known_key_, user.username)));
                     auto line = login_line("login", ctx->req, user);
                     line["level"] = "info";
                     log_event(std::move(line));

@@ -128,6 +128,7 @@ private:
     attempt_limiter enrol_limiter_;      // failed POST /v1/enrol per client address
     std::unique_ptr<review_api> review_; // /v1/review/…, /v1/rollups/…, /v1/admin/access-log
     std::unique_ptr<web::login_throttle> logins_; // failed web logins per user and address
+    const std::string known_key_;                 // MAC key of the fs_known cookies
     pull_prefetch prefetch_;                      // next pages of pulls in progress
 };
 

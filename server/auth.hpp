@@ -125,6 +125,7 @@ bool verify_login(sql::connection& c, std::string_view username, std::string_vie
 std::string hash_password(std::string_view password, unsigned iterations = password_iterations);
 bool verify_password(std::string_view password, std::string_view stored);
 std::string sha256_hex(std::string_view data);
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 std::string random_token();  // 32 random bytes, base64url, prefixed "fst_"
 std::string random_secret(); // 32 random bytes, base64url (web session cookies, CSRF tokens)
 // Upper-cases, drops separators and maps look-alikes (O→0, I/L→1) of a typed enrolment code.

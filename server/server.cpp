@@ -273,8 +273,11 @@ private:
         r.set(http::field::cache_control, "no-store");
         r.set("X-Content-Type-Options", "nosniff");
         r.set("X-Request-Id", request_id);
-        for (const auto& [k, v] : res.headers)
-            r.set(k, v);
+        for (const auto& [k, v] : res.headers) // a header given twice replaces, but cookies add up
+            if (beast::iequals(k, "Set-Cookie"))
+                r.insert(k, v);
+            else
+                r.set(k, v);
         r.keep_alive(keep_alive);
         r.body() = std::move(res.body);
         r.prepare_payload();

@@ -144,6 +144,29 @@ bool secrets_equal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// ---- known browsers ----
+
+std::string make_known_browser(std::string_view key, std::string_view username) {
+    std::string nonce = auth::random_secret();
+    return nonce + "." + auth::hmac_sha256_hex(key, std::string(username) + "\n" + nonce);
+}
+
+std::string known_browser_of(std::string_view key, std::string_view value,
+                             std::string_view username) {
+    auto dot = value.find('.');
+    if (value.size() > 200 || dot == std::string_view::npos || dot == 0)
+        return {};
+    auto nonce = value.substr(0, dot);
+    auto expected = auth::hmac_sha256_hex(key, std::string(username) + "\n" + std::string(nonce));
+    return secrets_equal(value.substr(dot + 1), expected) ? std::string(nonce) : std::string();
+}
+
+std::string set_known_cookie_header(std::string_view value) {
+    return std::string(known_cookie_name) + "=" + std::string(value) +
+           "; HttpOnly; Secure; SameSite=Strict; Path=/v1/session; Max-Age=" +
+           std::to_string(known_cookie_max_age_s);
+}
+
 // ---- login_throttle ----
 
 void login_throttle::prune(table& t, std::int64_t now_ms) {
@@ -183,22 +206,28 @@ int login_throttle::record(table& t, const std::string& key, int limit, std::int
 }
 
 std::int64_t login_throttle::wait_ms(std::string_view user, std::string_view address,
-                                     std::int64_t now_ms) {
+                                     std::string_view browser, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
-    return std::max(wait_of(users_, std::string(user), now_ms),
-                    wait_of(addresses_, attempt_limiter::key_of(address), now_ms));
+    auto own = browser.empty() ? wait_of(users_, std::string(user), now_ms)
+                               : wait_of(browsers_, std::string(browser), now_ms);
+    return std::max(own, wait_of(addresses_, attempt_limiter::key_of(address), now_ms));
 }
 
-int login_throttle::failed(std::string_view user, std::string_view address, std::int64_t now_ms) {
+int login_throttle::failed(std::string_view user, std::string_view address,
+                           std::string_view browser, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     // An IPv6 client by its /64, which one subscriber usually holds (as for enrolments).
     record(addresses_, attempt_limiter::key_of(address), settings_.per_address, now_ms);
-    return record(users_, std::string(user), settings_.per_user, now_ms);
+    return browser.empty() ? record(users_, std::string(user), settings_.per_user, now_ms)
+                           : record(browsers_, std::string(browser), settings_.per_user, now_ms);
 }
 
-void login_throttle::succeeded(std::string_view user) {
+void login_throttle::succeeded(std::string_view user, std::string_view browser) {
     std::lock_guard lock(mutex_);
-    users_.erase(std::string(user));
+    if (browser.empty())
+        users_.erase(std::string(user));
+    else
+        browsers_.erase(std::string(browser));
 }
 
 } // namespace fieldsync::server::web

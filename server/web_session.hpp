@@ -76,11 +76,30 @@ bool same_origin(std::string_view origin, std::string_view host, std::string_vie
 // Constant-time comparison of two secrets (false if the lengths differ).
 bool secrets_equal(std::string_view a, std::string_view b);
 
+// "This browser has logged in as <user> before" (a device cookie, as OWASP's authentication
+// cheat sheet describes them): given at every successful login, sent back by the browser only to
+// /v1/session. An attempt that carries a valid one for the username typed is not held back by
+// that username's lock, which anybody who knows the name can set off by guessing, only by the
+// cookie's own failures and its address's: the head keeps logging in from their usual browser
+// while somebody guesses their password elsewhere. Value: "<nonce>.<mac>", a random nonce and
+// HMAC-SHA-256(key, username + nonce); nothing is stored. Not a credential: the password is
+// still needed.
+inline constexpr std::string_view known_cookie_name = "fs_known";
+inline constexpr std::int64_t known_cookie_max_age_s = 400LL * 24 * 60 * 60;
+std::string make_known_browser(std::string_view key, std::string_view username);
+// The cookie's nonce if `value` is a known-browser value for `username` under `key`, or "".
+std::string known_browser_of(std::string_view key, std::string_view value,
+                             std::string_view username);
+// Set-Cookie for the known-browser value: a year and a month, only for /v1/session.
+std::string set_known_cookie_header(std::string_view value);
+
 // Failed logins per username and per client address. After `per_user` failures of one username
 // (or `per_address` from one address) within `window_ms`, further attempts are refused for a
 // delay that doubles with every failure beyond the limit (30 s, 60 s, … up to the window), so a
 // guesser gets a handful of tries per quarter hour while a colleague who mistyped is not locked
-// out for long. Times are passed in so that tests control the clock.
+// out for long. An attempt from a known browser (its nonce given as `browser`) is counted and
+// locked under that browser instead of the username. Times are passed in so that tests control
+// the clock.
 //
 // Thread-safety: all members may be called from any thread.
 class login_throttle {
@@ -94,11 +113,15 @@ public:
     explicit login_throttle(settings s) : settings_(s) {}
 
     // 0 if an attempt may proceed; otherwise the milliseconds to wait.
-    std::int64_t wait_ms(std::string_view user, std::string_view address, std::int64_t now_ms);
-    // Records a failure; returns the username's failures within the window (this one included).
-    int failed(std::string_view user, std::string_view address, std::int64_t now_ms);
-    // A successful login clears the username's failures (not the address's).
-    void succeeded(std::string_view user);
+    std::int64_t wait_ms(std::string_view user, std::string_view address, std::string_view browser,
+                         std::int64_t now_ms);
+    // Records a failure; returns the failures of the username (of the browser, for a known
+    // browser) within the window, this one included.
+    int failed(std::string_view user, std::string_view address, std::string_view browser,
+               std::int64_t now_ms);
+    // A successful login clears the failures of the username (of the browser, for a known
+    // browser), not the address's.
+    void succeeded(std::string_view user, std::string_view browser);
 
 private:
     struct entry {
@@ -114,6 +137,7 @@ private:
     std::mutex mutex_;
     table users_;     // guarded by mutex_
     table addresses_; // guarded by mutex_
+    table browsers_;  // guarded by mutex_
 };
 
 } // namespace fieldsync::server::web

@@ -939,6 +939,15 @@ result<void> engine::close_conflict(sql::connection& c, const principal& who,
     return {};
 }
 
+std::string engine::derived_key(std::string_view purpose) const {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    std::string data = "fieldsync derived key: " + std::string(purpose);
+    HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+    return hex(mac, len);
+}
+
 std::string engine::encode_cursor(std::uint64_t seq, const scope& where) const {
     std::string payload = "v1." + epoch_ + "." + std::to_string(seq) + "." + where.fingerprint();
     unsigned char mac[EVP_MAX_MD_SIZE];

@@ -165,6 +165,10 @@ public:
     const catalog& schema() const noexcept { return cat_; }
     const engine_config& config() const noexcept { return cfg_; }
 
+    // A key for `purpose` derived from this database's secret (HMAC-SHA-256, hex): the server's
+    // other MACs use it instead of a secret of their own, and never the cursor key itself.
+    std::string derived_key(std::string_view purpose) const;
+
     // Cursor codec (exposed for tests and fuzzing).
     std::string encode_cursor(std::uint64_t seq, const scope& where) const;
     struct cursor_fields {

@@ -78,14 +78,21 @@ struct browser {
         return call("POST", target, with_cookie({{"X-CSRF-Token", csrf}, {"Origin", origin()}}),
                     json::serialize(body));
     }
+    // Sends the known-browser cookie back, as a browser does (it is only for /v1/session).
     http_reply login(const std::string& user, const std::string& password) {
-        auto r = call("POST", "/v1/session", {{"Origin", origin()}},
+        header_list h{{"Origin", origin()}};
+        if (!known.empty())
+            h.emplace_back("Cookie", "fs_known=" + known);
+        auto r = call("POST", "/v1/session", h,
                       json::serialize(json::value{{"username", user}, {"password", password}}));
         if (r.status == 200) {
             auto set = r.header("Set-Cookie");
             auto start = set.find("fs_session=") + 11;
             cookie = set.substr(start, set.find(';') - start);
             csrf = std::string(r.json.at("csrf_token").as_string());
+            for (const auto& [k, v] : r.headers)
+                if ((k == "Set-Cookie" || k == "set-cookie") && v.starts_with("fs_known="))
+                    known = v.substr(9, v.find(';') - 9);
         }
         return r;
     }
@@ -93,6 +100,7 @@ struct browser {
     const server_fixture& fx;
     std::unique_ptr<https_client> c;
     std::string cookie, csrf;
+    std::string known; // the fs_known value, once a login succeeded
 };
 
 struct web_fixture : server_fixture {
@@ -413,6 +421,35 @@ TEST(web_session, failed_logins_are_throttled_and_logged_without_the_password) {
     EXPECT_EQ(admin.login("admin", admin_password).status, 200u);
 }
 
+// Anybody who knows a head's username could keep them off the page by guessing 5 times per
+// quarter hour; the browser the head logged in from before is not held back by that.
+TEST(web_session, the_heads_own_browser_logs_in_while_somebody_else_locks_the_name) {
+    web_fixture f;
+    browser office(f);
+    ASSERT_EQ(office.login("head_a", head_password).status, 200u);
+    ASSERT_FALSE(office.known.empty());
+    browser guesser(f);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(guesser.login("head_a", "Guess-" + std::to_string(i)).status, 401u) << i;
+    EXPECT_EQ(guesser.login("head_a", head_password).status, 429u);
+
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(office.login("head_a", head_password).status, 200u);
+    std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(log.find(office.known), std::string::npos) << "the cookie is in the log: " << log;
+    // Not with another user's cookie, nor a made-up one.
+    browser admin_pc(f);
+    ASSERT_EQ(admin_pc.login("admin", admin_password).status, 200u);
+    EXPECT_EQ(admin_pc.login("head_a", head_password).status, 429u);
+    browser forger(f);
+    forger.known = "bm9uY2U." + std::string(64, '0');
+    EXPECT_EQ(forger.login("head_a", head_password).status, 429u);
+    // The known browser's own wrong passwords lock it like a username.
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(office.login("head_a", "Typo-" + std::to_string(i)).status, 401u) << i;
+    EXPECT_EQ(office.login("head_a", head_password).status, 429u);
+}
+
 TEST(web_session, one_address_guessing_many_names_is_throttled) {
     web_fixture f([](server::config& c) { c.login_failures_per_address = 3; });
     browser b(f);
@@ -450,38 +487,82 @@ TEST(web_session, login_throttle_doubles_its_delay_and_forgets) {
     server::web::login_throttle t({5, 20, 15 * 60000, 30000});
     std::int64_t now = 1'000'000'000;
     for (int i = 1; i <= 4; ++i) {
-        EXPECT_EQ(t.failed("u", "a", now), i);
-        EXPECT_EQ(t.wait_ms("u", "a", now), 0);
+        EXPECT_EQ(t.failed("u", "a", "", now), i);
+        EXPECT_EQ(t.wait_ms("u", "a", "", now), 0);
     }
-    EXPECT_EQ(t.failed("u", "a", now), 5);
-    EXPECT_EQ(t.wait_ms("u", "a", now), 30000);
-    EXPECT_EQ(t.wait_ms("u", "b", now), 30000); // the name is locked from anywhere
-    EXPECT_EQ(t.wait_ms("v", "a", now), 0);     // the address is not (yet)
+    EXPECT_EQ(t.failed("u", "a", "", now), 5);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 30000);
+    EXPECT_EQ(t.wait_ms("u", "b", "", now), 30000); // the name is locked from anywhere
+    EXPECT_EQ(t.wait_ms("v", "a", "", now), 0);     // the address is not (yet)
     now += 30000;
-    EXPECT_EQ(t.wait_ms("u", "a", now), 0);
-    t.failed("u", "a", now);
-    EXPECT_EQ(t.wait_ms("u", "a", now), 60000);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 0);
+    t.failed("u", "a", "", now);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 60000);
     now += 60000;
-    t.failed("u", "a", now);
-    EXPECT_EQ(t.wait_ms("u", "a", now), 120000);
+    t.failed("u", "a", "", now);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 120000);
     // Failures older than the window no longer count.
     now += 16 * 60000;
-    EXPECT_EQ(t.wait_ms("u", "a", now), 0);
-    EXPECT_EQ(t.failed("u", "a", now), 1);
-    EXPECT_EQ(t.wait_ms("u", "a", now), 0);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 0);
+    EXPECT_EQ(t.failed("u", "a", "", now), 1);
+    EXPECT_EQ(t.wait_ms("u", "a", "", now), 0);
     // The delay never exceeds the window.
     for (int i = 0; i < 30; ++i)
-        t.failed("w", "c", now);
-    EXPECT_EQ(t.wait_ms("w", "c", now), 15 * 60000);
+        t.failed("w", "c", "", now);
+    EXPECT_EQ(t.wait_ms("w", "c", "", now), 15 * 60000);
     // A success clears the name, not the address.
-    t.succeeded("w");
-    EXPECT_EQ(t.wait_ms("w", "d", now), 0);
-    EXPECT_EQ(t.wait_ms("x", "c", now), 15 * 60000);
+    t.succeeded("w", "");
+    EXPECT_EQ(t.wait_ms("w", "d", "", now), 0);
+    EXPECT_EQ(t.wait_ms("x", "c", "", now), 15 * 60000);
     // IPv6 addresses of one /64 are one client.
     for (int i = 0; i < 20; ++i)
-        t.failed("n" + std::to_string(i), "2001:db8:1:2::" + std::to_string(i + 1), now);
-    EXPECT_GT(t.wait_ms("y", "2001:db8:1:2:ffff::1", now), 0);
-    EXPECT_EQ(t.wait_ms("y", "2001:db8:1:3::1", now), 0);
+        t.failed("n" + std::to_string(i), "2001:db8:1:2::" + std::to_string(i + 1), "", now);
+    EXPECT_GT(t.wait_ms("y", "2001:db8:1:2:ffff::1", "", now), 0);
+    EXPECT_EQ(t.wait_ms("y", "2001:db8:1:3::1", "", now), 0);
+}
+
+TEST(web_session, a_known_browser_is_not_held_back_by_its_users_lock_only_by_its_own) {
+    server::web::login_throttle t({5, 20, 15 * 60000, 30000});
+    std::int64_t now = 1'000'000'000;
+    for (int i = 0; i < 5; ++i)
+        t.failed("head", "attacker", "", now);
+    EXPECT_GT(t.wait_ms("head", "elsewhere", "", now), 0);    // locked for unknown browsers
+    EXPECT_EQ(t.wait_ms("head", "office", "nonce1", now), 0); // not for the head's own
+    for (int i = 1; i <= 4; ++i)
+        EXPECT_EQ(t.failed("head", "office", "nonce1", now), i); // counted for the browser
+    EXPECT_EQ(t.wait_ms("head", "office", "nonce1", now), 0);
+    EXPECT_EQ(t.failed("head", "office", "nonce1", now), 5);
+    EXPECT_EQ(t.wait_ms("head", "office", "nonce1", now), 30000);
+    EXPECT_EQ(t.wait_ms("head", "home", "nonce2", now), 0); // another of the head's browsers
+    // A success from a known browser clears that browser, never the username's lock, which
+    // would hand the guesser new tries.
+    t.succeeded("head", "nonce2");
+    EXPECT_GT(t.wait_ms("head", "elsewhere", "", now), 0);
+    // The address limit holds whatever the cookie.
+    for (int i = 0; i < 20; ++i)
+        t.failed("n" + std::to_string(i), "shared", "", now);
+    EXPECT_GT(t.wait_ms("head", "shared", "nonce2", now), 0);
+}
+
+TEST(web_session, a_known_browser_value_is_valid_only_for_its_user_and_key) {
+    using namespace server::web;
+    auto v = make_known_browser("key-1", "head_a");
+    auto nonce = known_browser_of("key-1", v, "head_a");
+    EXPECT_FALSE(nonce.empty());
+    EXPECT_TRUE(v.starts_with(nonce + "."));
+    EXPECT_NE(make_known_browser("key-1", "head_a"), v); // a nonce of its own each time
+    EXPECT_EQ(known_browser_of("key-1", v, "head_b"), "");
+    EXPECT_EQ(known_browser_of("key-1", v, "Head_a"), "");
+    EXPECT_EQ(known_browser_of("key-2", v, "head_a"), "");
+    auto forged = v;
+    forged.back() = forged.back() == '0' ? '1' : '0';
+    EXPECT_EQ(known_browser_of("key-1", forged, "head_a"), "");
+    for (const char* bad : {"", ".", "abc", ".abc", "abc.", "a.b.c"})
+        EXPECT_EQ(known_browser_of("key-1", bad, "head_a"), "") << bad;
+    auto header = set_known_cookie_header(v);
+    EXPECT_TRUE(header.starts_with("fs_known=" + v + ";")) << header;
+    for (const char* attr : {"; HttpOnly", "; Secure", "; SameSite=Strict", "; Path=/v1/session"})
+        EXPECT_NE(header.find(attr), std::string::npos) << attr << " missing in " << header;
 }
 
 TEST(web_session, cookie_and_origin_parsing) {
