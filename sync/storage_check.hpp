@@ -7,6 +7,7 @@
 
 #include "schema/errc.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace fieldsync {
@@ -24,5 +25,14 @@ enum class startup_check {
 // - the file is not a SQLite database or the check finds damage.
 // A missing database is fine (the server creates it).
 result<void> check_database_file(const std::string& path, startup_check level, std::string* why);
+
+// Reads the file at `path` front to back, at most `max_bytes`, so that the pages are in the
+// operating system's cache before a check walks them in b-tree order: on a cold cache that walk
+// reads the disk in random order (a 2.8 GB district: 56 s), one sequential read first takes 4 s
+// and the walk then 3 s. Returns the bytes read (0 if the file cannot be opened).
+std::uint64_t read_into_page_cache(const std::string& path, std::uint64_t max_bytes);
+// Half of the memory the system reports available (/proc/meminfo), or 1 GiB if it cannot tell:
+// what read_into_page_cache may use without pushing out what other programs need.
+std::uint64_t page_cache_budget();
 
 } // namespace fieldsync
