@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace fieldsync {
@@ -17,6 +18,13 @@ const field_decl* collection_decl::field(std::string_view n) const noexcept {
         if (f.name == n)
             return &f;
     return nullptr;
+}
+
+std::string_view value_title(const field_decl& f, std::string_view value, bool zh) noexcept {
+    for (std::size_t i = 0; i < f.values.size() && i < f.value_titles.size(); ++i)
+        if (f.values[i] == value)
+            return zh ? f.value_titles[i].zh : f.value_titles[i].en;
+    return value;
 }
 
 std::string_view to_string(field_type t) noexcept {
@@ -143,6 +151,24 @@ field_decl parse_field(std::string_view coll, std::string_view name, const json:
     }
     if ((f.type == field_type::enumeration || f.type == field_type::enum_set) && f.values.empty())
         throw decl_error(where + ": an enum needs \"values\"");
+    for (const auto& code : f.values)
+        f.value_titles.push_back(label{code, code});
+    if (auto* labels = o.if_contains("value_labels")) {
+        if (!labels->is_object() || f.values.empty())
+            throw decl_error(where +
+                             ": \"value_labels\" must be an object {value: label} of an enum");
+        for (const auto& kv : labels->as_object()) {
+            auto it = std::find(f.values.begin(), f.values.end(), kv.key());
+            if (it == f.values.end())
+                throw decl_error(where + ": \"value_labels\" names \"" + std::string(kv.key()) +
+                                 "\", which is not one of \"values\"");
+            if (!kv.value().is_object() && !kv.value().is_string())
+                throw decl_error(where + ": the label of \"" + std::string(kv.key()) +
+                                 "\" must be {\"zh\", \"en\"} or a string");
+            f.value_titles[static_cast<std::size_t>(it - f.values.begin())] =
+                parse_label(&kv.value(), kv.key());
+        }
+    }
     if (auto* fmt = o.if_contains("format")) {
         if (!fmt->is_string() || !find_format(fmt->as_string()))
             throw decl_error(where + ": unknown format");

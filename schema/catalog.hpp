@@ -52,11 +52,16 @@ struct field_decl {
     std::optional<double> max;       // integer/number range
     std::size_t max_length = 0;      // string: code points; 0 = the catalog default
     std::vector<std::string> values; // enumeration / enum_set
+    std::vector<label> value_titles; // what each of `values` is called, in the same order (a
+                                     // value without "value_labels" is called by its code)
     std::string format;              // string: a named format check ("id_number", "phone", …)
     std::string ref;                 // reference: target collection
     division_level level = division_level::village;
     bool allow_future = false; // date/datetime: may lie in the future (e.g. "next visit")
 };
+
+// What `value` of an enumeration field is called: its label, or the value itself.
+std::string_view value_title(const field_decl& f, std::string_view value, bool zh) noexcept;
 
 struct collection_decl {
     std::string name;

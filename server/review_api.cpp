@@ -404,9 +404,13 @@ void review_api::handle(const review_call& call, sql::connection& c, reply_fn re
                                 {"personal", f.personal}};
                 if (!f.values.empty()) {
                     json::array values;
-                    for (const auto& v : f.values)
-                        values.emplace_back(v);
+                    json::object labels;
+                    for (std::size_t i = 0; i < f.values.size(); ++i) {
+                        values.emplace_back(f.values[i]);
+                        labels[f.values[i]] = label_json(f.value_titles[i]);
+                    }
                     fo["values"] = std::move(values);
+                    fo["value_labels"] = std::move(labels);
                 }
                 if (!f.ref.empty())
                     fo["ref"] = f.ref;

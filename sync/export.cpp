@@ -89,6 +89,33 @@ std::string cell_text(const json::value& v) {
     return json::serialize(v);
 }
 
+// A record's value as its cell: enumerations by what they are called, yes/no for booleans.
+std::string cell_text(const field_decl& f, const json::value& v, bool zh) {
+    if (v.is_bool())
+        return v.as_bool() ? (zh ? "是" : "yes") : (zh ? "否" : "no");
+    if (f.values.empty())
+        return cell_text(v);
+    if (v.is_string())
+        return std::string(value_title(f, v.as_string(), zh));
+    if (!v.is_array())
+        return cell_text(v);
+    std::string s;
+    for (const auto& e : v.as_array()) {
+        if (!s.empty())
+            s += zh ? "、" : ", ";
+        s += e.is_string() ? std::string(value_title(f, e.as_string(), zh)) : json::serialize(e);
+    }
+    return s;
+}
+
+std::string review_title(std::string_view state, bool zh) {
+    if (state == "has_issues")
+        return zh ? "有问题" : "Has issues";
+    if (state == "approved")
+        return zh ? "已通过" : "Approved";
+    return zh ? "待审核" : "Awaiting review";
+}
+
 } // namespace
 
 std::vector<std::vector<std::string>> report_table(const district_month& r, bool zh) {
@@ -140,9 +167,9 @@ records_table(const collection_decl& c, const std::vector<record_summary>& recor
         std::vector<std::string> row = {r.id.to_string()};
         for (const auto& f : c.fields) {
             const auto* v = r.fields.if_contains(f.name);
-            row.push_back(v ? cell_text(*v) : std::string());
+            row.push_back(v ? cell_text(f, *v, zh) : std::string());
         }
-        row.push_back(r.review);
+        row.push_back(review_title(r.review, zh));
         row.push_back(r.created_by);
         t.push_back(std::move(row));
     }

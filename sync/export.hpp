@@ -26,7 +26,8 @@ std::string percent(std::int64_t numerator, std::int64_t denominator);
 // The table of a district-month report: a header row, one row per township, the district total.
 std::vector<std::vector<std::string>> report_table(const district_month& report, bool chinese);
 // The table of a record list: declared fields of the collection as columns (values as given,
-// so masked unless the caller revealed them).
+// so masked unless the caller revealed them; enumerations and the review state by what they
+// are called in the language asked for, booleans as 是/否 or yes/no).
 std::vector<std::vector<std::string>> records_table(const collection_decl& collection,
                                                     const std::vector<record_summary>& records,
                                                     bool chinese);

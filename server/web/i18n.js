@@ -461,6 +461,13 @@ export function fieldName(collection, field, catalog) {
     return field;
 }
 
+// What a value of an enumeration field is called (the catalog's value_labels), or the code.
+export function valueName(collection, field, value, catalog) {
+    const l = catalog?.collections?.[collection]?.fields?.[field]?.value_labels?.[value];
+    if (l) return l[lang] ?? l.zh ?? value;
+    return value;
+}
+
 function locale() {
     return lang === 'zh' ? 'zh-CN' : 'en-GB';
 }

@@ -11,6 +11,7 @@ import {
     collectionName,
     collectionKeys,
     fieldName,
+    valueName,
     currentLang,
 } from './i18n.js';
 import { get, post, query, ApiError } from './api.js';
@@ -201,6 +202,7 @@ function formatValue(ctx, collection, key, v) {
     if (typeof v === 'number') return num(v);
     if (typeof v === 'object') return JSON.stringify(v);
     const f = ctx.catalog?.collections?.[collection]?.fields?.[key];
+    if (f?.value_labels) return valueName(collection, key, v, ctx.catalog);
     if (f?.type === 'division' || /^\d{9}(\d{3})?$/.test(v)) return ctx.nameOf(v);
     if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return isoDate(v);
     if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v) && !Number.isNaN(Date.parse(v))) return dateTime(Date.parse(v));

@@ -40,6 +40,23 @@ TEST(catalog, every_field_has_chinese_and_english_labels) {
     }
 }
 
+// Township heads read the page and the exports in Chinese: a value shown as its code
+// ("not_in_labour_force") is one they must guess.
+TEST(catalog, every_enumeration_value_is_called_something_in_chinese_and_english) {
+    for (const auto& [name, c] : catalog::builtin().collections())
+        for (const auto& f : c.fields) {
+            ASSERT_EQ(f.values.size(), f.value_titles.size()) << name << "." << f.name;
+            for (std::size_t i = 0; i < f.values.size(); ++i) {
+                EXPECT_NE(f.value_titles[i].zh, f.values[i]) << name << "." << f.name;
+                EXPECT_NE(f.value_titles[i].en, f.values[i]) << name << "." << f.name;
+            }
+        }
+    const auto* grade = catalog::builtin().find("person")->field("disability_category");
+    EXPECT_EQ(value_title(*grade, "physical", true), "肢体残疾");
+    EXPECT_EQ(value_title(*grade, "physical", false), "Physical");
+    EXPECT_EQ(value_title(*grade, "unheard_of", true), "unheard_of"); // an old or new code
+}
+
 TEST(catalog, id_and_phone_numbers_are_personal) {
     const auto* p = catalog::builtin().find("person");
     ASSERT_NE(p, nullptr);
@@ -130,6 +147,24 @@ TEST(catalog, rejects_an_enum_without_values_and_reserved_names) {
     EXPECT_FALSE(catalog::from_json(doc(R"(, "e": {"type": "enum"})"), &err));
     EXPECT_FALSE(catalog::from_json(doc(R"(, "_x": {"type": "string"})"), &err));
     EXPECT_FALSE(catalog::from_json(doc(R"(, "Bad": {"type": "string"})"), &err));
+}
+
+TEST(catalog, value_labels_name_declared_values_only) {
+    std::string err;
+    auto c = catalog::from_json(doc(R"(, "e": {"type": "enum", "values": ["a", "b"],
+                      "value_labels": {"a": {"zh": "甲", "en": "A"}}})"),
+                                &err);
+    ASSERT_TRUE(c) << err;
+    const auto* e = c->find("x")->field("e");
+    EXPECT_EQ(value_title(*e, "a", true), "甲");
+    EXPECT_EQ(value_title(*e, "b", true), "b"); // not labelled: its code
+    EXPECT_FALSE(catalog::from_json(
+        doc(R"(, "e": {"type": "enum", "values": ["a"], "value_labels": {"z": "Z"}})"), &err));
+    EXPECT_NE(err.find("\"z\", which is not one of"), std::string::npos) << err;
+    EXPECT_FALSE(catalog::from_json(
+        doc(R"(, "e": {"type": "enum", "values": ["a"], "value_labels": {"a": 1}})"), &err));
+    EXPECT_FALSE(
+        catalog::from_json(doc(R"(, "s": {"type": "string", "value_labels": {"a": "A"}})"), &err));
 }
 
 TEST(catalog, rejects_a_collection_declared_twice) {

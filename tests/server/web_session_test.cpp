@@ -839,6 +839,9 @@ TEST(web_api, divisions_and_catalog_for_the_page) {
     const auto& person_fields = cat.json.at("collections").at("person").at("fields");
     EXPECT_TRUE(person_fields.at("id_number").at("personal").as_bool());
     EXPECT_FALSE(person_fields.at("id_number").at("label").at("zh").as_string().empty());
+    EXPECT_EQ(person_fields.at("gender").at("value_labels").at("male").at("zh").as_string(), "男");
+    EXPECT_EQ(person_fields.at("gender").at("value_labels").at("female").at("en").as_string(),
+              "Female");
     EXPECT_EQ(cat.json.at("collections").at("home_visit").at("date_field").as_string(),
               "visited_at");
     EXPECT_FALSE(cat.json.at("indicators").at("four_ones_base").at("zh").as_string().empty());

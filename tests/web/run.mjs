@@ -334,6 +334,10 @@ test('township head: records search and a record with its history; reveal is exp
     await link.click();
     await page.locator('main h1', { hasText: '残疾人记录' }).waitFor();
     await page.locator('ol.history > li').first().waitFor();
+    // enumerations are shown by what they are called, not by their codes
+    const categories = { visual: '视力残疾', hearing: '听力残疾', speech: '言语残疾', physical: '肢体残疾', intellectual: '智力残疾', mental: '精神残疾', multiple: '多重残疾' };
+    const category = page.locator('table.fields tbody tr', { hasText: '残疾类别' }).locator('.value');
+    assert.equal((await category.textContent()).trim(), categories[person.fields.disability_category]);
     // personal numbers are masked until revealed
     const index = await page.locator('table.fields tbody tr').evaluateAll((rows) => rows.findIndex((r) => r.querySelector('button.reveal')));
     assert.ok(index >= 0, 'a masked field with a reveal button');
