@@ -215,8 +215,11 @@ void answer_error(const review_api::reply_fn& reply, boost::system::error_code e
 void answer_write(const review_api::reply_fn& reply, const result<mutation_ack>& r) {
     if (!r)
         return answer_error(reply, r.error());
-    if (r->status != ack_status::applied)
-        return reply(error_response(422, r->code, r->message_en));
+    if (r->status != ack_status::applied) // the worker's sentence too, for the page in Chinese
+        return reply(json_reply(422, json::object{{"error", json::object{{"code", r->code},
+                                                                         {"message", r->message_en},
+                                                                         {"message_zh", r->message},
+                                                                         {"field", r->field}}}}));
     reply(json_reply(200, ack_json(*r)));
 }
 

@@ -262,9 +262,11 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
         }
         if (ack.status == ack_status::rejected) {
             auto s = db_.cached("INSERT OR REPLACE INTO record_status(id, kind, field, code, "
-                                "message, mutation_seq) VALUES(?, 'rejected', ?, ?, ?, ?)");
+                                "message, mutation_seq, server_clock) VALUES(?, 'rejected', ?, "
+                                "?, ?, ?, ?)");
             s->bind_all(m.id.span(), ack.field, ack.code, ack.message,
-                        static_cast<std::int64_t>(m.seq));
+                        static_cast<std::int64_t>(m.seq),
+                        res.server_clock.is_zero() ? std::string() : res.server_clock.to_string());
             s->run();
         } else {
             // Fold the accepted writes into the confirmed state.
@@ -344,6 +346,41 @@ pull_request replica::next_pull(std::uint32_t limit) {
     return r;
 }
 
+// A rejection of this tablet's mutation is over once the township head repaired the record
+// from the quarantine: the server wrote the record's fields under "srv-<head>" with a clock
+// after the rejection. (The worker's own correction clears it when its push is acknowledged.)
+void replica::forget_repaired_rejections(const record_state& r) {
+    std::vector<std::string> rejected_at;
+    {
+        auto s =
+            db_.cached("SELECT server_clock FROM record_status WHERE id = ? AND kind = 'rejected'");
+        s->bind_all(r.id.span());
+        while (s->step())
+            rejected_at.emplace_back(s->text(0));
+    }
+    if (rejected_at.empty())
+        return;
+    std::optional<hlc> office_write; // the latest clock of a record field the office wrote
+    for (const auto& kv : r.clocks) {
+        if (kv.key().starts_with("_") || !kv.value().is_string())
+            continue;
+        auto h = hlc::parse(kv.value().as_string());
+        if (h && h->device.starts_with("srv-") && (!office_write || *h > *office_write))
+            office_write = std::move(h);
+    }
+    if (!office_write)
+        return;
+    for (const auto& at : rejected_at) {
+        auto when = hlc::parse(at); // empty (stored before the clock was kept): any office write
+        if (when && !(*office_write > *when))
+            continue;
+        auto d = db_.cached(
+            "DELETE FROM record_status WHERE id = ? AND kind = 'rejected' AND server_clock = ?");
+        d->bind_all(r.id.span(), at);
+        d->run();
+    }
+}
+
 void replica::apply_pull_result(const pull_result& res) {
     sql::transaction tx(db_);
     if (res.reset)
@@ -389,6 +426,7 @@ void replica::apply_pull_result(const pull_result& res) {
         s->bind_all(r.id.span(), r.collection, json::serialize(fields), json::serialize(clocks),
                     deleted);
         s->run();
+        forget_repaired_rejections(r);
         for (const auto& kv : r.clocks)
             if (kv.value().is_string())
                 if (auto h = hlc::parse(kv.value().as_string()))

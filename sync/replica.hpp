@@ -86,6 +86,7 @@ private:
     std::optional<std::string> collection_of(const uuid& id);
     void save_clock();
     void learn_server_clock(const hlc& server, bool restamped);
+    void forget_repaired_rejections(const record_state& pulled);
 
     sql::connection db_;
     const catalog& cat_;

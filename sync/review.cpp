@@ -431,7 +431,31 @@ result<mutation_ack> review::resubmit(sql::connection& c, engine& e, const princ
     auto id = uuid::parse(it->record_id);
     if (!id || !cat_.find(it->collection) || repaired.empty())
         return errc::invalid_argument;
-    auto ack = e.write(c, who, it->collection, *id, repaired);
+    for (const auto& kv : repaired)
+        if (kv.key().starts_with("_") && kv.key() != "_deleted")
+            return errc::invalid_argument; // review fields are set_review_state's
+    // The mutation as the tablet sent it (unmasked), with the repaired values over it: the head
+    // corrects what was wrong and resubmits the rest unchanged (personal numbers they only see
+    // masked included). Reserved fields the tablet should not have sent are left out.
+    json::object fields;
+    {
+        auto s = c.cached("SELECT payload FROM quarantine WHERE qid = ?");
+        s->bind_all(qid);
+        if (s->step()) {
+            auto payload = parse_value(s->text(0));
+            if (const auto* p = payload.if_object())
+                if (const auto* sent = p->if_contains("fields"); sent && sent->is_object())
+                    for (const auto& kv : sent->as_object()) {
+                        const auto* w = kv.value().if_object();
+                        const auto* v = w ? w->if_contains("value") : nullptr;
+                        if (v && (!kv.key().starts_with("_") || kv.key() == "_deleted"))
+                            fields[kv.key()] = *v;
+                    }
+        }
+    }
+    for (const auto& kv : repaired)
+        fields[kv.key()] = kv.value();
+    auto ack = e.write(c, who, it->collection, *id, fields);
     if (ack.status != ack_status::applied)
         return ack;
     auto s = c.cached("UPDATE quarantine SET status = 'resubmitted', handled_by = ?, handled_ms = "

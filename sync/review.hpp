@@ -119,8 +119,9 @@ public:
     // Writer thread. Dismiss a quarantined mutation with a reason.
     result<void> dismiss(sql::connection& c, const principal& who, std::int64_t quarantine_id,
                          std::string_view reason) const;
-    // Writer thread. Apply a repaired version of a quarantined mutation's fields (validated like
-    // any change); on success the entry is marked resubmitted.
+    // Writer thread. Apply a quarantined mutation again with `repaired` over the values it was
+    // sent with (validated like any change; fields starting with "_" other than `_deleted`:
+    // invalid_argument); on success the entry is marked resubmitted.
     result<mutation_ack> resubmit(sql::connection& c, engine& e, const principal& who,
                                   std::int64_t quarantine_id,
                                   const boost::json::object& repaired) const;

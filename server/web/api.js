@@ -11,11 +11,12 @@ export function setCsrf(token) {
 // kind: 'offline' (no answer), 'timeout', 'session' (401 on a logged-in call), 'http' (any other
 // error answer, with status and the server's error code).
 export class ApiError extends Error {
-    constructor(kind, status, code, message) {
+    constructor(kind, status, code, message, detail) {
         super(message || code || kind);
         this.kind = kind;
         this.status = status;
         this.code = code;
+        this.detail = detail || {}; // the answer's "error" object (422: message_zh, field)
     }
 }
 
@@ -52,7 +53,7 @@ export async function request(method, path, body, { timeout = TIMEOUT_MS } = {})
     if (!res.ok) {
         const code = data?.error?.code || '';
         const kind = res.status === 401 && path !== '/v1/session' ? 'session' : 'http';
-        throw new ApiError(kind, res.status, code, data?.error?.message || res.statusText);
+        throw new ApiError(kind, res.status, code, data?.error?.message || res.statusText, data?.error);
     }
     return data ?? {};
 }

@@ -72,7 +72,7 @@ const ctx = {
         else if (e.kind === 'timeout') msg = t('timeout');
         else if (e.status === 404) msg = t('not_found');
         else if (e.status === 403) msg = t('forbidden');
-        else if (e.status === 422) msg = t('invalid_value', { message: e.message });
+        else if (e.status === 422) msg = t('invalid_value', { message: (currentLang() === 'zh' && e.detail.message_zh) || e.message });
         else msg = t('server_error', { code: `${e.status} ${e.code}` });
         const box = h('div', { class: 'error-box', role: 'alert' }, h('p', {}, msg));
         if (retry && e instanceof ApiError && (e.kind === 'offline' || e.kind === 'timeout' || e.status >= 500)) {
@@ -299,7 +299,7 @@ async function render() {
         records: () => head.records(main, ctx, params),
         record: () => head.record(main, ctx, parts[1] || ''),
         conflicts: () => head.conflicts(main, ctx),
-        quarantine: () => head.quarantine(main, ctx),
+        quarantine: () => (parts[1] ? head.quarantineEntry(main, ctx, parts[1]) : head.quarantine(main, ctx)),
         district: isAdmin ? () => admin.district(main, ctx, params) : null,
         users: isAdmin ? () => admin.users(main, ctx) : null,
         tablets: isAdmin ? () => admin.tablets(main, ctx) : null,

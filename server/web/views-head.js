@@ -566,7 +566,7 @@ export async function quarantine(main, ctx) {
     }
     const region = dataTable(
         t('quarantine_title'),
-        [t('received'), t('user'), t('collection'), t('field'), t('reason')],
+        [t('received'), t('user'), t('collection'), t('field'), t('reason'), t('action')],
         list.map((q) =>
             h(
                 'tr',
@@ -575,10 +575,164 @@ export async function quarantine(main, ctx) {
                 h('td', {}, q.user),
                 h('td', {}, collectionName(q.collection, ctx.catalog)),
                 h('td', {}, q.field ? fieldName(q.collection, q.field, ctx.catalog) : t('empty')),
-                h('td', {}, currentLang() === 'en' ? q.message_en || q.message : q.message, h('span', { class: 'code' }, ` (${q.code})`))
+                h('td', {}, reasonText(q), h('span', { class: 'code' }, ` (${q.code})`)),
+                h('td', {}, h('a', { href: `#/quarantine/${q.id}`, 'aria-label': t('repair_entry', { user: q.user, at: dateTime(q.received_ms) }) }, t('repair')))
             )
         )
     );
     out.append(region);
+    return out;
+}
+
+function reasonText(q) {
+    return currentLang() === 'en' ? q.message_en || q.message : q.message;
+}
+
+// One control per field the submission carried (and the field it was rejected for), typed by
+// the catalog. Personal numbers arrive masked: their box starts empty and "empty" means "as
+// sent". Returns { row, changed() -> [has, value] }.
+function repairControl(ctx, q, name, sent) {
+    const f = ctx.catalog?.collections?.[q.collection]?.fields?.[name] ?? { type: 'json' };
+    const label = fieldName(q.collection, name, ctx.catalog);
+    const hint = [];
+    if (name === q.field) hint.push(reasonText(q));
+    let control;
+    let read; // -> the value now in the control, or undefined when unchanged
+    if (f.personal) {
+        control = h('input', { type: 'text', autocomplete: 'off', placeholder: String(sent ?? '') });
+        hint.push(t('repair_masked'));
+        read = () => (control.value.trim() === '' ? undefined : control.value.trim());
+    } else if (f.type === 'enum') {
+        control = h('select', {}, h('option', { value: '' }, t('empty')), ...(f.values || []).map((v) => h('option', { value: v, selected: v === sent }, valueName(q.collection, name, v, ctx.catalog))));
+        read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
+    } else if (f.type === 'enum_set') {
+        const chosen = new Set(Array.isArray(sent) ? sent : []);
+        const boxes = (f.values || []).map((v) => {
+            const box = h('input', { type: 'checkbox', value: v, id: id('q'), checked: chosen.has(v) });
+            return h('div', { class: 'check' }, box, h('label', { for: box.id }, valueName(q.collection, name, v, ctx.catalog)));
+        });
+        const legendId = id('l');
+        control = h('fieldset', { 'aria-labelledby': legendId }, h('legend', { id: legendId }, label), ...boxes);
+        read = () => {
+            const now = [...control.querySelectorAll('input:checked')].map((b) => b.value);
+            const same = now.length === chosen.size && now.every((v) => chosen.has(v));
+            return same ? undefined : now;
+        };
+    } else if (f.type === 'boolean') {
+        const cur = sent === true ? 'true' : sent === false ? 'false' : '';
+        control = h('select', {}, h('option', { value: '' }, t('empty')), h('option', { value: 'true', selected: cur === 'true' }, t('yes')), h('option', { value: 'false', selected: cur === 'false' }, t('no')));
+        read = () => (control.value === cur ? undefined : control.value === '' ? null : control.value === 'true');
+    } else if (f.type === 'integer' || f.type === 'number') {
+        control = h('input', { type: 'number', step: f.type === 'integer' ? '1' : 'any', value: sent ?? '' });
+        read = () => {
+            const text = control.value.trim();
+            if (text === String(sent ?? '')) return undefined;
+            return text === '' ? null : Number(text);
+        };
+    } else if (f.type === 'date') {
+        control = h('input', { type: 'date', value: typeof sent === 'string' ? sent : '' });
+        read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
+    } else if (f.type === 'geo' || f.type === 'json' || (sent !== null && sent !== undefined && typeof sent !== 'string')) {
+        const text = sent === undefined ? '' : JSON.stringify(sent);
+        control = h('textarea', { rows: 2, spellcheck: 'false' });
+        control.value = text;
+        hint.push(t('repair_json'));
+        read = () => {
+            if (control.value.trim() === text) return undefined;
+            if (control.value.trim() === '') return null;
+            return JSON.parse(control.value); // a SyntaxError is shown as the field's error
+        };
+    } else {
+        control = h('input', { type: 'text', value: sent ?? '' });
+        read = () => (control.value === (sent ?? '') ? undefined : control.value === '' ? null : control.value);
+    }
+    control.dataset.field = name;
+    if (name === q.field) control.setAttribute('aria-invalid', 'true');
+    const row = f.type === 'enum_set' ? h('div', { class: 'field' }, control, hint.length ? h('p', { class: 'hint' }, hint.join(' ')) : null) : field(label, control, hint.join(' ') || undefined);
+    return { row, control, read, name };
+}
+
+export async function quarantineEntry(main, ctx, qid) {
+    const data = await get('/v1/review/quarantine?status=open');
+    const q = (data.quarantine || []).find((e) => String(e.id) === qid);
+    const out = document.createDocumentFragment();
+    if (!q) {
+        out.append(h('h1', {}, t('repair_gone')), h('p', {}, h('a', { href: '#/quarantine' }, t('nav_quarantine'))));
+        return out;
+    }
+    const sent = {};
+    for (const [k, w] of Object.entries(q.payload?.fields || {})) if (!k.startsWith('_') && w && typeof w === 'object' && 'value' in w) sent[k] = w.value;
+    const declared = Object.keys(ctx.catalog?.collections?.[q.collection]?.fields || {});
+    const names = declared.filter((k) => k in sent || k === q.field);
+    for (const k of Object.keys(sent)) if (!names.includes(k)) names.push(k); // fields this server does not declare
+    out.append(
+        h('h1', {}, t('repair_title', { collection: collectionName(q.collection, ctx.catalog) })),
+        h('p', { class: 'meta' }, t('repair_meta', { user: q.user, device: q.device, at: dateTime(q.received_ms) })),
+        h('div', { class: 'error-box', role: 'note' }, h('p', {}, t('reason'), '：', reasonText(q), h('span', { class: 'code' }, ` (${q.code})`)))
+    );
+    const controls = names.map((k) => repairControl(ctx, q, k, sent[k]));
+    const errId = id('err');
+    const err = h('p', { class: 'field-error', id: errId, role: 'alert' });
+    const send = h('button', { type: 'submit', class: 'primary' }, t('resubmit'));
+    const form = h('form', { class: 'repair', 'aria-describedby': errId }, ...controls.map((c) => c.row), err, send);
+    form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        err.textContent = '';
+        const fields = {};
+        for (const c of controls) {
+            let v;
+            try {
+                v = c.read();
+            } catch {
+                err.textContent = t('repair_bad_json', { field: fieldName(q.collection, c.name, ctx.catalog) });
+                c.control.focus();
+                return;
+            }
+            if (v !== undefined) fields[c.name] = v;
+        }
+        if (!Object.keys(fields).length) {
+            err.textContent = t('repair_nothing');
+            (controls.find((c) => c.name === q.field) ?? controls[0])?.control.focus();
+            return;
+        }
+        send.disabled = true;
+        try {
+            await post(`/v1/review/quarantine/${q.id}/resubmit`, { fields });
+            ctx.status(t('resubmitted'));
+            location.hash = '#/quarantine';
+        } catch (x) {
+            send.disabled = false;
+            if (x instanceof ApiError && x.status === 422) {
+                err.textContent = t('invalid_value', { message: (currentLang() === 'zh' && x.detail.message_zh) || x.message });
+                controls.find((c) => c.name === x.detail.field)?.control.focus();
+            } else ctx.fail(x);
+        }
+    });
+    out.append(form);
+
+    const reason = h('textarea', { name: 'reason', rows: 2 });
+    const dismissErr = h('p', { class: 'field-error', role: 'alert' });
+    const dismiss = h('button', { type: 'submit' }, t('dismiss'));
+    const dismissForm = h('form', { class: 'dismiss' }, h('h2', {}, t('dismiss_title')), field(t('dismiss_reason'), reason, t('dismiss_hint')), dismissErr, dismiss);
+    dismissForm.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        dismissErr.textContent = '';
+        if (!reason.value.trim()) {
+            dismissErr.textContent = t('dismiss_reason_required');
+            reason.setAttribute('aria-invalid', 'true');
+            reason.focus();
+            return;
+        }
+        dismiss.disabled = true;
+        try {
+            await post(`/v1/review/quarantine/${q.id}/dismiss`, { reason: reason.value.trim() });
+            ctx.status(t('dismissed'));
+            location.hash = '#/quarantine';
+        } catch (x) {
+            dismiss.disabled = false;
+            ctx.fail(x);
+        }
+    });
+    out.append(dismissForm);
     return out;
 }

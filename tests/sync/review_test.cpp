@@ -247,6 +247,92 @@ TEST(review, quarantine_can_be_repaired_and_resubmitted_or_dismissed) {
     EXPECT_EQ(d.office.quarantine(d.db, head_105, "dismissed").size(), 1u);
 }
 
+// The head sees personal numbers masked and corrects only what was wrong: the rest of the
+// mutation goes again as the tablet sent it, the full ID number included.
+TEST(review, a_resubmission_needs_only_the_repaired_fields) {
+    reviewed_district d;
+    auto bad = person(t105, v105, "1992-04-04", true, "unemployed", 10);
+    bad["phone"] = "12345";
+    auto id = *d.a.create("person", bad);
+    d.sync(d.a, d.pa, true);
+    auto q = d.office.quarantine(d.db, head_105);
+    ASSERT_EQ(q.size(), 1u);
+    const auto& shown = q[0].payload.at("fields").at("id_number").at("value").as_string();
+    EXPECT_NE(shown, bad.at("id_number").as_string()); // masked in the listing
+    // Review fields are not resubmitted through the quarantine.
+    EXPECT_EQ(
+        d.write([&](auto& c) {
+             return d.office.resubmit(c, d.eng, head_105, q[0].id, {{"_review_state", "approved"}});
+         }).error(),
+        make_error_code(errc::invalid_argument));
+    // Still wrong: the entry stays open and nothing is stored.
+    auto again = d.write([&](auto& c) {
+        return d.office.resubmit(c, d.eng, head_105, q[0].id, {{"phone", "999"}});
+    });
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, ack_status::rejected);
+    EXPECT_EQ(d.office.quarantine(d.db, head_105).size(), 1u);
+    auto ack = d.write([&](auto& c) {
+        return d.office.resubmit(c, d.eng, head_105, q[0].id, {{"phone", "13812345678"}});
+    });
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->status, ack_status::applied) << ack->code;
+    EXPECT_TRUE(d.office.quarantine(d.db, head_105).empty());
+    auto full = d.write([&](auto& c) { return d.office.reveal(c, head_105, id, "id_number", 1); });
+    ASSERT_TRUE(full);
+    EXPECT_EQ(*full, bad.at("id_number").as_string());
+    auto rec = d.office.get(d.db, head_105, id);
+    EXPECT_EQ(rec->fields.at("name").as_string(), bad.at("name").as_string());
+    EXPECT_EQ(rec->fields.at("disability_grade").as_int64(), 3);
+    EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
+
+    // The worker's tablet stops showing it as rejected once it pulls the repaired record.
+    auto rejected_on = [&](replica& r, const uuid& rid) {
+        auto all = r.issues();
+        return std::count_if(all.begin(), all.end(), [&](const record_issue& i) {
+            return i.id == rid && i.kind == "rejected";
+        });
+    };
+    EXPECT_EQ(rejected_on(d.a, id), 1);
+    d.sync(d.a, d.pa);
+    EXPECT_EQ(rejected_on(d.a, id), 0);
+    ASSERT_TRUE(d.a.get(id));
+    EXPECT_EQ(d.a.get(id)->fields.at("phone").as_string(), "13812345678");
+}
+
+// Only the office's repair after the rejection ends it on the tablet: a colleague's later edit
+// of the record, or an office change made before the rejection, does not.
+TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
+    reviewed_district d;
+    ASSERT_EQ(d.write([&](auto& c) {
+                   return d.eng.write(c, head_105, "person", d.p1, {{"address", "二组"}});
+               }).status,
+              ack_status::applied);
+    d.sync(d.a, d.pa);
+    d.sync(d.b, d.pb);
+    ASSERT_TRUE(d.a.update(d.p1, {{"disability_grade", 9}}));
+    d.sync(d.a, d.pa, true);
+    auto rejected = [&] {
+        auto all = d.a.issues();
+        return std::count_if(all.begin(), all.end(), [&](const record_issue& i) {
+            return i.id == d.p1 && i.kind == "rejected";
+        });
+    };
+    ASSERT_EQ(rejected(), 1);
+    ASSERT_TRUE(d.b.update(d.p1, {{"employment_status", "employed"}}));
+    d.sync(d.b, d.pb);
+    d.sync(d.a, d.pa); // pulls the colleague's edit (and the head's older address)
+    EXPECT_EQ(rejected(), 1);
+    auto q = d.office.quarantine(d.db, head_105);
+    ASSERT_EQ(q.size(), 1u);
+    ASSERT_TRUE(d.write([&](auto& c) {
+        return d.office.resubmit(c, d.eng, head_105, q[0].id, {{"disability_grade", 2}});
+    }));
+    d.sync(d.a, d.pa);
+    EXPECT_EQ(rejected(), 0);
+    EXPECT_EQ(d.a.get(d.p1)->fields.at("disability_grade").as_int64(), 2);
+}
+
 TEST(review, revealing_a_personal_number_is_explicit_and_logged) {
     reviewed_district d;
     auto full =
