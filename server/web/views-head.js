@@ -629,6 +629,12 @@ function repairControl(ctx, q, name, sent) {
             if (text === String(sent ?? '')) return undefined;
             return text === '' ? null : Number(text);
         };
+    } else if (f.type === 'division' && typeof sent === 'string' && /^\d{9}(\d{3})?$/.test(sent)) {
+        // the divisions of the same level (a village: of the same township), by name
+        const peers = [...ctx.names.keys()].filter((c) => c.length === sent.length && c.startsWith(sent.slice(0, 9 - (12 - sent.length))));
+        if (!peers.includes(sent)) peers.unshift(sent);
+        control = h('select', {}, ...peers.map((c) => h('option', { value: c, selected: c === sent }, `${ctx.nameOf(c)}（${c}）`)));
+        read = () => (control.value === sent ? undefined : control.value);
     } else if (f.type === 'date') {
         control = h('input', { type: 'date', value: typeof sent === 'string' ? sent : '' });
         read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
