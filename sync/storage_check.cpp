@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-result<void> refuse(std::string* why, std::string text) {
+errc refuse(std::string* why, std::string text) {
     if (why)
         *why = std::move(text);
     return errc::storage_failure;
@@ -54,6 +54,56 @@ struct closer {
 };
 
 } // namespace
+
+result<std::uint64_t> backup_database(const std::string& path, const std::string& out,
+                                      std::string* why) {
+    const std::string tmp = out + ".partial";
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    try {
+        sql::connection src(path, sql::open_mode::read_only);
+        std::uint64_t seq = 0;
+        {
+            sql::connection dst(tmp, sql::open_mode::read_write_create);
+            sql::transaction snapshot(src, sql::tx_mode::deferred); // the first read fixes it
+            src.exec("SELECT count(*) FROM sqlite_schema");
+            sqlite3_backup* b = sqlite3_backup_init(dst.handle(), "main", src.handle(), "main");
+            if (!b)
+                return refuse(why, "backup failed: " + std::string(sqlite3_errmsg(dst.handle())));
+            int rc;
+            do {
+                rc = sqlite3_backup_step(b, 1024);
+                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                    sqlite3_sleep(20);
+            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+            sqlite3_backup_finish(b);
+            if (rc != SQLITE_DONE)
+                return refuse(why, "backup failed: " + std::string(sqlite3_errstr(rc)));
+            auto check = dst.integrity_check();
+            if (check != "ok")
+                return refuse(why, "the copy failed its integrity check: " + check);
+            {
+                auto s = dst.cached("SELECT value FROM meta WHERE key = 'last_seq'");
+                seq = s->step() ? static_cast<std::uint64_t>(s->int64(0)) : 0;
+            }
+            dst.exec("PRAGMA journal_mode=DELETE"); // one self-contained file
+        }
+        {
+            int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || ::fsync(fd) != 0) {
+                if (fd >= 0)
+                    ::close(fd);
+                return refuse(why, "backup failed: cannot sync " + tmp);
+            }
+            ::close(fd);
+        }
+        fs::rename(tmp, out);
+        return seq;
+    } catch (const std::exception& e) {
+        fs::remove(tmp, ec);
+        return refuse(why, std::string("backup failed: ") + e.what());
+    }
+}
 
 std::uint64_t read_into_page_cache(const std::string& path, std::uint64_t max_bytes) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

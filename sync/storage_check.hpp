@@ -26,6 +26,15 @@ enum class startup_check {
 // A missing database is fine (the server creates it).
 result<void> check_database_file(const std::string& path, startup_check level, std::string* why);
 
+// An online copy of the database at `path` into the file `out` while fieldsyncd keeps writing:
+// one read transaction holds a single snapshot for the whole copy (without it, the backup API
+// starts over whenever another connection commits between two steps, so under a steady stream
+// of pushes it never finished). Written to `out`.partial, checked with integrity_check, made
+// one self-contained file (journal_mode DELETE), fsynced and renamed, so `out` is never half a
+// database. Returns the copy's last change sequence; errc::storage_failure with `why`.
+result<std::uint64_t> backup_database(const std::string& path, const std::string& out,
+                                      std::string* why);
+
 // Reads the file at `path` front to back, at most `max_bytes`, so that the pages are in the
 // operating system's cache before a check walks them in b-tree order: on a cold cache that walk
 // reads the disk in random order (a 2.8 GB district: 56 s), one sequential read first takes 4 s

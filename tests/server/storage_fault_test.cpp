@@ -12,9 +12,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <unistd.h>
 
@@ -199,6 +201,52 @@ TEST(storage_startup, the_file_is_read_ahead_within_the_budget) {
     EXPECT_EQ(read_into_page_cache(file, 0), 0u);
     EXPECT_EQ(read_into_page_cache(dir.file("missing.bin"), 1000), 0u);
     EXPECT_GT(page_cache_budget(), 0u);
+}
+
+// `fieldsync backup` copies a live database: fieldsyncd commits every few milliseconds during a
+// sync burst. The backup API restarts whenever another connection commits between two of its
+// steps, so the copy must hold one snapshot, or it never finishes while the server is busy.
+TEST(storage_backup, a_copy_finishes_while_another_connection_keeps_committing) {
+    temp_dir dir;
+    seed_database(dir.path().string());
+    const std::string db_path = dir.file("fieldsync.db");
+    { // 25 MB: the copy takes several steps of 1,024 pages
+        sql::connection c(db_path, sql::open_mode::read_write);
+        c.exec("CREATE TABLE filler(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+               "FROM n WHERE i < 100000) INSERT INTO filler SELECT randomblob(200) FROM n;");
+    }
+    // Commits as fast as they go (no fsync), until the copy is done or for a long while.
+    constexpr int most = 200000;
+    std::atomic<bool> copied{false};
+    std::atomic<int> commits{0};
+    std::thread load([&] {
+        sql::connection c(db_path, sql::open_mode::read_write);
+        c.exec("PRAGMA synchronous=OFF");
+        while (!copied && commits < most) {
+            c.exec("INSERT INTO filler VALUES(randomblob(200))");
+            ++commits;
+        }
+    });
+    while (commits == 0)
+        std::this_thread::yield();
+    std::string why;
+    const std::string out = dir.file("copy.db");
+    auto seq = backup_database(db_path, out, &why);
+    int during = commits;
+    copied = true;
+    load.join();
+    ASSERT_TRUE(seq) << why;
+    EXPECT_LT(during, most) << "the copy finished only once the commits stopped";
+    EXPECT_FALSE(fs::exists(out + ".partial"));
+    EXPECT_FALSE(fs::exists(out + "-wal"));
+    sql::connection copy(out, sql::open_mode::read_only);
+    EXPECT_EQ(copy.integrity_check(), "ok");
+    sql::statement n(copy.handle(), "SELECT count(*) FROM filler");
+    ASSERT_TRUE(n.step());
+    EXPECT_GE(n.int64(0), 100000); // one snapshot: the seeded rows and some of the commits
+    // A copy that cannot be written is an error with a reason, and leaves nothing behind.
+    EXPECT_FALSE(backup_database(db_path, dir.file("no/such/folder/copy.db"), &why));
+    EXPECT_NE(why.find("backup failed"), std::string::npos) << why;
 }
 
 // A data folder and how many records were acknowledged in it.

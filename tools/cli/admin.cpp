@@ -10,6 +10,7 @@
 #include "server/auth.hpp"
 #include "sync/engine.hpp"
 #include "sync/sqlite.hpp"
+#include "sync/storage_check.hpp"
 
 #include <qrencode.h>
 #include <sqlite3.h>
@@ -296,42 +297,14 @@ int cmd_backup(const args& a) {
         std::cerr << "fieldsync: no database in " << dir << "\n";
         return 1;
     }
-    // The online backup API copies a consistent snapshot while fieldsyncd keeps writing: in WAL
-    // mode a read transaction sees one commit, and the copy restarts if the source changes under
-    // a non-WAL step. Written next to the target and renamed, so FILE is never half a database.
-    std::string tmp = out + ".partial";
-    fs::remove(tmp);
-    sql::connection src(database_path(dir), sql::open_mode::read_only);
-    std::uint64_t seq = 0;
-    {
-        sql::connection dst(tmp, sql::open_mode::read_write_create);
-        sqlite3_backup* b = sqlite3_backup_init(dst.handle(), "main", src.handle(), "main");
-        if (!b) {
-            std::cerr << "fieldsync: backup failed: " << sqlite3_errmsg(dst.handle()) << "\n";
-            return 1;
-        }
-        int rc;
-        do {
-            rc = sqlite3_backup_step(b, 1024);
-            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-                sqlite3_sleep(20);
-        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-        sqlite3_backup_finish(b);
-        if (rc != SQLITE_DONE) {
-            std::cerr << "fieldsync: backup failed: " << sqlite3_errstr(rc) << "\n";
-            return 1;
-        }
-        auto check = dst.integrity_check();
-        if (check != "ok") {
-            std::cerr << "fieldsync: the copy failed its integrity check: " << check << "\n";
-            return 1;
-        }
-        seq = engine::last_seq(dst);
-        dst.exec("PRAGMA journal_mode=DELETE"); // one self-contained file
+    std::string why;
+    auto seq = backup_database(database_path(dir), out, &why);
+    if (!seq) {
+        std::cerr << "fieldsync: " << why << "\n";
+        return 1;
     }
-    fs::rename(tmp, out);
     std::cout << "backup written: " << out << " (" << fs::file_size(out) << " bytes, last change #"
-              << seq << ", integrity ok)\n";
+              << *seq << ", integrity ok)\n";
     return 0;
 }
 
