@@ -685,10 +685,15 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
         const auto* state = stored->fields.if_contains(review_state_field);
         return state && state->is_string() && state->get_string() != "received";
     };
-    auto changes_content = [&] { // a field of the record's own changes value
-        return std::any_of(decisions.begin(), decisions.end(), [](const decision& d) {
+    // A field of the record's own changes value, written after the head set the review state
+    // (an edit made before it, synced late, is not a correction of what the head saw).
+    auto changes_content = [&] {
+        const auto* ck = stored->clocks.if_contains(review_state_field);
+        auto reviewed_at = ck && ck->is_string() ? hlc::parse(ck->as_string()) : std::nullopt;
+        return std::any_of(decisions.begin(), decisions.end(), [&](const decision& d) {
             return d.take && !d.name->starts_with("_") &&
-                   (!d.before || d.before->value != d.write->value);
+                   (!d.before || d.before->value != d.write->value) &&
+                   (!reviewed_at || d.clock() > *reviewed_at);
         });
     };
     if (quarantine && stored && reviewed() && changes_content()) {

@@ -347,36 +347,39 @@ pull_request replica::next_pull(std::uint32_t limit) {
 }
 
 // A rejection of this tablet's mutation is over once the township head repaired the record
-// from the quarantine: the server wrote the record's fields under "srv-<head>" with a clock
-// after the rejection. (The worker's own correction clears it when its push is acknowledged.)
+// from the quarantine: the server wrote the rejected field (any field, for a rejection that
+// names none) under "srv-<head>" with a clock after the rejection. (The worker's own correction
+// clears it when its push is acknowledged.)
 void replica::forget_repaired_rejections(const record_state& r) {
-    std::vector<std::string> rejected_at;
+    std::vector<std::pair<std::string, std::string>> rejections; // field, server clock
     {
-        auto s =
-            db_.cached("SELECT server_clock FROM record_status WHERE id = ? AND kind = 'rejected'");
+        auto s = db_.cached(
+            "SELECT field, server_clock FROM record_status WHERE id = ? AND kind = 'rejected'");
         s->bind_all(r.id.span());
         while (s->step())
-            rejected_at.emplace_back(s->text(0));
+            rejections.emplace_back(s->text(0), s->text(1));
     }
-    if (rejected_at.empty())
-        return;
-    std::optional<hlc> office_write; // the latest clock of a record field the office wrote
-    for (const auto& kv : r.clocks) {
-        if (kv.key().starts_with("_") || !kv.value().is_string())
-            continue;
-        auto h = hlc::parse(kv.value().as_string());
-        if (h && h->device.starts_with("srv-") && (!office_write || *h > *office_write))
-            office_write = std::move(h);
-    }
-    if (!office_write)
-        return;
-    for (const auto& at : rejected_at) {
+    // The latest office clock of `field`, or of any field of the record's own when empty.
+    auto office_write = [&](const std::string& field) {
+        std::optional<hlc> latest;
+        for (const auto& kv : r.clocks) {
+            if (kv.key().starts_with("_") || !kv.value().is_string() ||
+                (!field.empty() && kv.key() != field))
+                continue;
+            auto h = hlc::parse(kv.value().as_string());
+            if (h && h->device.starts_with("srv-") && (!latest || *h > *latest))
+                latest = std::move(h);
+        }
+        return latest;
+    };
+    for (const auto& [field, at] : rejections) {
+        auto written = office_write(field);
         auto when = hlc::parse(at); // empty (stored before the clock was kept): any office write
-        if (when && !(*office_write > *when))
+        if (!written || (when && !(*written > *when)))
             continue;
-        auto d = db_.cached(
-            "DELETE FROM record_status WHERE id = ? AND kind = 'rejected' AND server_clock = ?");
-        d->bind_all(r.id.span(), at);
+        auto d = db_.cached("DELETE FROM record_status WHERE id = ? AND kind = 'rejected' AND "
+                            "field = ?");
+        d->bind_all(r.id.span(), field);
         d->run();
     }
 }

@@ -436,7 +436,27 @@ result<mutation_ack> review::resubmit(sql::connection& c, engine& e, const princ
             return errc::invalid_argument; // review fields are set_review_state's
     // The mutation as the tablet sent it (unmasked), with the repaired values over it: the head
     // corrects what was wrong and resubmits the rest unchanged (personal numbers they only see
-    // masked included). Reserved fields the tablet should not have sent are left out.
+    // masked included). Reserved fields the tablet should not have sent are left out, and so is
+    // a field somebody changed after the value the tablet edited (its clock is no longer the
+    // mutation's base): that later, acknowledged value stands.
+    json::object stored_clocks;
+    bool exists = false;
+    {
+        auto s = c.cached("SELECT fields, clocks FROM records WHERE id = ?");
+        s->bind_all(id->span());
+        if (s->step()) {
+            exists = true;
+            auto stored_fields = parse_value(s->text(0));
+            auto clocks = parse_value(s->text(1));
+            if (clocks.is_object() && stored_fields.is_object()) {
+                stored_clocks = std::move(clocks.as_object());
+                expand_clocks(stored_clocks, stored_fields.as_object());
+            }
+        }
+    }
+    auto clock_of = [](const json::value* v) {
+        return v && v->is_string() ? hlc::parse(v->as_string()) : std::nullopt;
+    };
     json::object fields;
     {
         auto s = c.cached("SELECT payload FROM quarantine WHERE qid = ?");
@@ -448,8 +468,13 @@ result<mutation_ack> review::resubmit(sql::connection& c, engine& e, const princ
                     for (const auto& kv : sent->as_object()) {
                         const auto* w = kv.value().if_object();
                         const auto* v = w ? w->if_contains("value") : nullptr;
-                        if (v && (!kv.key().starts_with("_") || kv.key() == "_deleted"))
-                            fields[kv.key()] = *v;
+                        if (!v || (kv.key().starts_with("_") && kv.key() != "_deleted") ||
+                            repaired.contains(kv.key()))
+                            continue;
+                        if (exists && clock_of(stored_clocks.if_contains(kv.key())) !=
+                                          clock_of(w->if_contains("base")))
+                            continue;
+                        fields[kv.key()] = *v;
                     }
         }
     }

@@ -603,7 +603,10 @@ function repairControl(ctx, q, name, sent) {
         hint.push(t('repair_masked'));
         read = () => (control.value.trim() === '' ? undefined : control.value.trim());
     } else if (f.type === 'enum') {
-        control = h('select', {}, h('option', { value: '' }, t('empty')), ...(f.values || []).map((v) => h('option', { value: v, selected: v === sent }, valueName(q.collection, name, v, ctx.catalog))));
+        const values = [...(f.values || [])];
+        const unknown = typeof sent === 'string' && sent !== '' && !values.includes(sent); // shown as sent
+        if (unknown) values.unshift(sent);
+        control = h('select', {}, h('option', { value: '' }, t('empty')), ...values.map((v) => h('option', { value: v, selected: v === sent }, unknown && v === sent ? t('repair_unknown_value', { value: v }) : valueName(q.collection, name, v, ctx.catalog))));
         read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
     } else if (f.type === 'enum_set') {
         const chosen = new Set(Array.isArray(sent) ? sent : []);
@@ -623,10 +626,14 @@ function repairControl(ctx, q, name, sent) {
         control = h('select', {}, h('option', { value: '' }, t('empty')), h('option', { value: 'true', selected: cur === 'true' }, t('yes')), h('option', { value: 'false', selected: cur === 'false' }, t('no')));
         read = () => (control.value === cur ? undefined : control.value === '' ? null : control.value === 'true');
     } else if (f.type === 'integer' || f.type === 'number') {
-        control = h('input', { type: 'number', step: f.type === 'integer' ? '1' : 'any', value: sent ?? '' });
+        // A value the box cannot hold (text sent for a number) is its placeholder: left empty, it
+        // stays as sent.
+        const holds = sent === null || sent === undefined || typeof sent === 'number';
+        control = h('input', { type: 'number', step: f.type === 'integer' ? '1' : 'any', value: holds ? sent ?? '' : '', placeholder: holds ? '' : String(sent) });
         read = () => {
+            if (control.validity.badInput) throw new RangeError('not a number');
             const text = control.value.trim();
-            if (text === String(sent ?? '')) return undefined;
+            if (holds ? text === String(sent ?? '') : text === '') return undefined;
             return text === '' ? null : Number(text);
         };
     } else if (f.type === 'division' && typeof sent === 'string' && /^\d{9}(\d{3})?$/.test(sent)) {
@@ -635,9 +642,12 @@ function repairControl(ctx, q, name, sent) {
         if (!peers.includes(sent)) peers.unshift(sent);
         control = h('select', {}, ...peers.map((c) => h('option', { value: c, selected: c === sent }, `${ctx.nameOf(c)}（${c}）`)));
         read = () => (control.value === sent ? undefined : control.value);
-    } else if (f.type === 'date') {
-        control = h('input', { type: 'date', value: typeof sent === 'string' ? sent : '' });
-        read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
+    } else if (f.type === 'date' && (sent === null || sent === undefined || /^\d{4}-\d{2}-\d{2}$/.test(sent))) {
+        control = h('input', { type: 'date', value: sent ?? '' });
+        read = () => {
+            if (control.validity.badInput) throw new RangeError('not a date');
+            return control.value === (sent ?? '') ? undefined : control.value || null;
+        };
     } else if (f.type === 'geo' || f.type === 'json' || (sent !== null && sent !== undefined && typeof sent !== 'string')) {
         const text = sent === undefined ? '' : JSON.stringify(sent);
         control = h('textarea', { rows: 2, spellcheck: 'false' });
@@ -649,13 +659,27 @@ function repairControl(ctx, q, name, sent) {
             return JSON.parse(control.value); // a SyntaxError is shown as the field's error
         };
     } else {
-        control = h('input', { type: 'text', value: sent ?? '' });
+        // Text with line breaks (visit notes) in a box that keeps them: a one-line input drops
+        // them, and the unchanged notes would be sent back without.
+        const long = typeof sent === 'string' && (sent.includes('\n') || sent.length > 60);
+        control = long ? h('textarea', { rows: 4 }) : h('input', { type: 'text', value: sent ?? '' });
+        if (long) control.value = sent;
         read = () => (control.value === (sent ?? '') ? undefined : control.value === '' ? null : control.value);
     }
     control.dataset.field = name;
     if (name === q.field) control.setAttribute('aria-invalid', 'true');
-    const row = f.type === 'enum_set' ? h('div', { class: 'field' }, control, hint.length ? h('p', { class: 'hint' }, hint.join(' ')) : null) : field(label, control, hint.join(' ') || undefined);
+    let row;
+    if (f.type === 'enum_set') {
+        const hintId = id('h');
+        if (hint.length) control.setAttribute('aria-describedby', hintId);
+        row = h('div', { class: 'field' }, control, hint.length ? h('p', { class: 'hint', id: hintId }, hint.join(' ')) : null);
+    } else row = field(label, control, hint.join(' ') || undefined);
     return { row, control, read, name };
+}
+
+function focusControl(c) {
+    if (!c) return;
+    (c.control.matches('fieldset') ? c.control.querySelector('input') : c.control)?.focus();
 }
 
 export async function quarantineEntry(main, ctx, qid) {
@@ -689,16 +713,16 @@ export async function quarantineEntry(main, ctx, qid) {
             let v;
             try {
                 v = c.read();
-            } catch {
-                err.textContent = t('repair_bad_json', { field: fieldName(q.collection, c.name, ctx.catalog) });
-                c.control.focus();
+            } catch (x) {
+                err.textContent = t(x instanceof RangeError ? 'repair_bad_input' : 'repair_bad_json', { field: fieldName(q.collection, c.name, ctx.catalog) });
+                focusControl(c);
                 return;
             }
             if (v !== undefined) fields[c.name] = v;
         }
         if (!Object.keys(fields).length) {
             err.textContent = t('repair_nothing');
-            (controls.find((c) => c.name === q.field) ?? controls[0])?.control.focus();
+            focusControl(controls.find((c) => c.name === q.field) ?? controls[0]);
             return;
         }
         send.disabled = true;
@@ -710,7 +734,12 @@ export async function quarantineEntry(main, ctx, qid) {
             send.disabled = false;
             if (x instanceof ApiError && x.status === 422) {
                 err.textContent = t('invalid_value', { message: (currentLang() === 'zh' && x.detail.message_zh) || x.message });
-                controls.find((c) => c.name === x.detail.field)?.control.focus();
+                const wrong = controls.find((c) => c.name === x.detail.field);
+                if (wrong) {
+                    for (const c of controls) c.control.removeAttribute('aria-invalid');
+                    wrong.control.setAttribute('aria-invalid', 'true');
+                    focusControl(wrong);
+                }
             } else ctx.fail(x);
         }
     });

@@ -164,12 +164,19 @@ std::string review_state_of(reviewed_district& d, const uuid& id) {
 
 TEST(review, a_workers_correction_puts_a_returned_record_back_into_review) {
     reviewed_district d;
+    // An edit made offline before the head sent the record back, synced only afterwards, is
+    // not a correction: the record stays sent back.
+    ASSERT_TRUE(d.b.update(d.p1, {{"address", "三组"}}));
+    d.wall += 60000; // a minute later the head sends it back
     ASSERT_TRUE(d.write([&](auto& c) {
         return d.office.set_review_state(c, d.eng, head_105, d.p1, review_state::has_issues,
                                          "电话号码请核对");
     }));
     d.sync(d.a, d.pa);
     ASSERT_EQ(d.a.get(d.p1)->fields.at("_review_state").as_string(), "has_issues");
+    d.sync(d.b, d.pb); // tablet b comes back into signal
+    ASSERT_EQ(d.b.get(d.p1)->fields.at("address").as_string(), "三组");
+    EXPECT_EQ(review_state_of(d, d.p1), "has_issues");
 
     // The head's own change (a conflict resolved, a record repaired) leaves the state alone.
     ASSERT_EQ(d.write([&](auto& c) {
@@ -301,7 +308,8 @@ TEST(review, a_resubmission_needs_only_the_repaired_fields) {
 }
 
 // Only the office's repair after the rejection ends it on the tablet: a colleague's later edit
-// of the record, or an office change made before the rejection, does not.
+// of the record, or an office change made before the rejection, does not. The repair keeps
+// what was changed after the rejected edit.
 TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
     reviewed_district d;
     ASSERT_EQ(d.write([&](auto& c) {
@@ -310,7 +318,8 @@ TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
               ack_status::applied);
     d.sync(d.a, d.pa);
     d.sync(d.b, d.pb);
-    ASSERT_TRUE(d.a.update(d.p1, {{"disability_grade", 9}}));
+    ASSERT_TRUE(
+        d.a.update(d.p1, {{"disability_grade", 9}, {"employment_status", "self_employed"}}));
     d.sync(d.a, d.pa, true);
     auto rejected = [&] {
         auto all = d.a.issues();
@@ -323,6 +332,13 @@ TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
     d.sync(d.b, d.pb);
     d.sync(d.a, d.pa); // pulls the colleague's edit (and the head's older address)
     EXPECT_EQ(rejected(), 1);
+    // Nor does an office change of another field after the rejection.
+    ASSERT_EQ(d.write([&](auto& c) {
+                   return d.eng.write(c, head_105, "person", d.p1, {{"address", "四组"}});
+               }).status,
+              ack_status::applied);
+    d.sync(d.a, d.pa);
+    EXPECT_EQ(rejected(), 1);
     auto q = d.office.quarantine(d.db, head_105);
     ASSERT_EQ(q.size(), 1u);
     ASSERT_TRUE(d.write([&](auto& c) {
@@ -331,6 +347,12 @@ TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
     d.sync(d.a, d.pa);
     EXPECT_EQ(rejected(), 0);
     EXPECT_EQ(d.a.get(d.p1)->fields.at("disability_grade").as_int64(), 2);
+    // The colleague's later, acknowledged employment status is not overwritten by the old
+    // mutation's value, and every copy agrees.
+    EXPECT_EQ(d.a.get(d.p1)->fields.at("employment_status").as_string(), "employed");
+    d.sync(d.b, d.pb);
+    EXPECT_EQ(d.a.content_hash(), d.b.content_hash());
+    EXPECT_EQ(d.a.content_hash(), d.eng.content_hash(d.db, scope{t105, {}}));
 }
 
 TEST(review, revealing_a_personal_number_is_explicit_and_logged) {

@@ -396,7 +396,7 @@ test('township head: repairs a rejected submission on the page; the tablet then 
     // a worker records a household with 99 members (at most 30): rejected and quarantined
     const model = (await tabletA().list('household')).find((r) => r.fields);
     const fields = Object.fromEntries(Object.entries(model.fields).filter(([k]) => !k.startsWith('_')));
-    Object.assign(fields, { members: 99, head_name: '修正测试户' });
+    Object.assign(fields, { members: 99, head_name: '修正测试户', notes: '第一行\n第二行' });
     const file = path.join(env.tmp, 'bad-household.json');
     fs.writeFileSync(file, JSON.stringify(fields));
     const id = (await tabletA().cmd(['record', 'household', '--json', file])).stdout.trim();
@@ -411,12 +411,18 @@ test('township head: repairs a rejected submission on the page; the tablet then 
     assert.equal(await members.inputValue(), '99');
     assert.equal(await members.getAttribute('aria-invalid'), 'true');
     await checkPage(page, '07a-head-repair');
+    // only what the head changed is sent (the two-line notes stay as they were)
+    const resubmitted = () => page.waitForRequest((r) => r.url().endsWith('/resubmit') && r.method() === 'POST');
     // still out of range: the reason is shown in Chinese, nothing is stored
     await members.fill('40');
+    let sent = resubmitted();
     await page.getByRole('button', { name: '修正后重新提交' }).click();
+    assert.deepEqual(JSON.parse((await sent).postData()), { fields: { members: 40 } });
     await page.locator('form.repair .field-error', { hasText: '值无效' }).waitFor();
     await members.fill('4');
+    sent = resubmitted();
     await page.getByRole('button', { name: '修正后重新提交' }).click();
+    assert.deepEqual(JSON.parse((await sent).postData()), { fields: { members: 4 } });
     await page.locator('#status', { hasText: '已重新提交' }).waitFor();
     await page.locator('main h1', { hasText: '待修正' }).waitFor();
     assert.equal(await page.locator('main table tbody tr', { hasText: '家庭人口数' }).count(), 0);
@@ -426,6 +432,7 @@ test('township head: repairs a rejected submission on the page; the tablet then 
     assert.equal(after?.status, 'synced', after?.text);
     assert.equal(after.fields.members, 4);
     assert.equal(after.fields.head_name, '修正测试户');
+    assert.equal(after.fields.notes, '第一行\n第二行');
 });
 
 test('township head: quarantine list, then approves the month', async () => {
