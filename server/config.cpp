@@ -116,6 +116,12 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
     else if (key == "pull_page_keep_ms")
         ok = number(value, c.pull_page_keep_ms) && c.pull_page_keep_ms >= 100 &&
              c.pull_page_keep_ms <= 3600000;
+    else if (key == "backup_dir")
+        c.backup_dir = value;
+    else if (key == "backup_interval_s")
+        ok = number(value, c.backup_interval_s) && c.backup_interval_s >= 0;
+    else if (key == "backup_keep")
+        ok = number(value, c.backup_keep) && c.backup_keep >= 1 && c.backup_keep <= 1000;
     else if (key == "log_requests")
         ok = boolean(value, c.log_requests);
     else if (key == "session_idle_s")
@@ -226,7 +232,9 @@ std::string usage() {
            "writer_nice pipelined_sync\n"
            "  max_body_bytes max_header_bytes max_json_depth max_pipeline max_connections\n"
            "  header_timeout_ms body_timeout_ms write_timeout_ms shutdown_grace_ms\n"
-           "  max_clock_ahead_ms month_slice_persons pull_page_keep_ms port_file"
+           "  max_clock_ahead_ms month_slice_persons pull_page_keep_ms backup_dir "
+           "backup_interval_s\n"
+           "  backup_keep port_file"
            " log_requests session_idle_s session_max_s login_failures_per_user\n"
            "  login_failures_per_address login_window_s web_origin\n";
 }

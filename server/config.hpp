@@ -49,6 +49,12 @@ struct config {
     // pull_page_keep_ms: a prepared next page of a pull (pull_prefetch) nobody asked for is
     // dropped after this long; the server sweeps them every half of it.
     std::int64_t pull_page_keep_ms = 10000;
+    // fieldsyncd's own backups (server/backups.hpp): a copy every backup_interval_s (0: none)
+    // into backup_dir (empty: <data>/backups), the newest backup_keep kept. The first comes
+    // 10 minutes after start when the newest there is older than an interval.
+    std::string backup_dir;
+    std::int64_t backup_interval_s = 24 * 60 * 60;
+    std::size_t backup_keep = 7;
     std::string port_file;    // port_file: written with the bound port once listening (tests)
     bool log_requests = true; // log_requests
     // The web page's sessions (docs/protocol.md, "Web sessions and the web page").

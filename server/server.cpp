@@ -2,10 +2,12 @@
 
 #include "schema/catalog.hpp"
 #include "server/api.hpp"
+#include "server/backups.hpp"
 #include "server/metrics.hpp"
 #include "server/tls.hpp"
 #include "sync/engine.hpp"
 #include "sync/rollups.hpp"
+#include "sync/storage_check.hpp"
 #include "sync/writer.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -21,6 +23,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -42,6 +46,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 namespace fs = std::filesystem;
+namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -434,7 +439,8 @@ struct server::impl {
           monthly(rollup_config{.open_slice_persons = cfg.month_slice_persons}),
           ssl_ctx(ssl::context::tls_server), state(cfg, stats, ioc),
           ioc(static_cast<int>(cfg.threads)), acceptor(ioc), signals(ioc), drain_timer(ioc),
-          months_timer(asio::make_strand(ioc)), sweep_timer(months_timer.get_executor()) {}
+          months_timer(asio::make_strand(ioc)), sweep_timer(months_timer.get_executor()),
+          backup_timer(months_timer.get_executor()) {}
 
     config cfg;
     catalog cat;
@@ -458,6 +464,9 @@ struct server::impl {
     asio::steady_timer drain_timer;
     asio::steady_timer months_timer; // on a strand of its own: tend_months, begin_stop
     asio::steady_timer sweep_timer;  // on the same strand: sweep_pull_pages
+    asio::steady_timer backup_timer; // on the same strand: tend_backups
+    std::thread backup_thread;       // the last copy made (joined before the next, and at the end)
+    std::atomic<bool> backup_cancel{false};
     std::vector<std::thread> threads;
     std::atomic<bool> stopping{false};
     bool background = false; // start() rather than run(): stop() joins the threads
@@ -531,12 +540,73 @@ struct server::impl {
         });
     }
 
+    fs::path backup_folder() const {
+        return cfg.backup_dir.empty() ? fs::path(cfg.data_dir) / "backups"
+                                      : fs::path(cfg.backup_dir);
+    }
+
+    // A copy of the database every backup_interval_s (server/backups.hpp), made on a thread of
+    // its own: backup_database reads one snapshot and never holds the writer up. On
+    // months_timer's strand.
+    void tend_backups(std::chrono::seconds after) {
+        if (stopping || cfg.backup_interval_s <= 0)
+            return;
+        backup_timer.expires_after(after);
+        backup_timer.async_wait([this](beast::error_code ec) {
+            if (ec || stopping)
+                return;
+            if (backup_thread.joinable())
+                backup_thread.join(); // it ended: its last step armed this timer
+            backup_thread = std::thread([this] { make_backup(); });
+        });
+    }
+
+    void make_backup() {
+        const auto started = std::chrono::steady_clock::now();
+        const auto dir = backup_folder();
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        const auto file = dir / backup_file_name(std::chrono::system_clock::now());
+        std::string why;
+        auto seq = backup_database(db_path, file.string(), &why, &backup_cancel);
+        json::object line;
+        if (seq) {
+            fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, ec);
+            auto removed = prune_backups(dir, cfg.backup_keep);
+            line = {{"level", "info"},
+                    {"event", "backup"},
+                    {"file", file.string()},
+                    {"bytes", static_cast<std::int64_t>(fs::file_size(file, ec))},
+                    {"last_change", *seq},
+                    {"removed", removed}};
+        } else if (!backup_cancel) {
+            line = {{"level", "error"},
+                    {"event", "backup_failed"},
+                    {"why", why},
+                    {"hint", "tried again in an hour; fieldsync backup makes one by hand"}};
+        }
+        if (!line.empty()) {
+            line["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+            std::cerr << json::serialize(line) + "\n" << std::flush;
+        }
+        const std::chrono::seconds interval(cfg.backup_interval_s);
+        asio::post(months_timer.get_executor(), [this, interval, ok = bool(seq)] {
+            tend_backups(ok ? interval : std::min(interval, std::chrono::seconds(3600)));
+        });
+    }
+
     // Also with month_slice_persons 0: a month an earlier run left half opened is finished (at
     // once) instead of staying partial until somebody asks for it.
     void start_months() {
         asio::post(months_timer.get_executor(), [this] {
             tend_months(std::chrono::milliseconds(0));
             sweep_pull_pages();
+            if (cfg.backup_interval_s > 0)
+                tend_backups(next_backup_in(
+                    newest_backup(backup_folder()), std::chrono::system_clock::now(),
+                    std::chrono::seconds(cfg.backup_interval_s), std::chrono::minutes(10)));
         });
     }
 
@@ -545,9 +615,11 @@ struct server::impl {
             if (stopping.exchange(true))
                 return;
             // After `stopping`: whatever runs on the strand later arms no timer again.
+            backup_cancel = true; // a copy being made stops at its next step
             asio::post(months_timer.get_executor(), [this] {
                 months_timer.cancel();
                 sweep_timer.cancel();
+                backup_timer.cancel();
             });
             app->begin_shutdown();
             beast::error_code ignored;
@@ -591,6 +663,9 @@ struct server::impl {
         if (finished)
             return;
         finished = true;
+        backup_cancel = true;
+        if (backup_thread.joinable())
+            backup_thread.join();
         // The writer commits everything queued before its thread ends; completions posted to the
         // stopped io_context are dropped with it.
         wr->stop();

@@ -56,48 +56,63 @@ struct closer {
 } // namespace
 
 result<std::uint64_t> backup_database(const std::string& path, const std::string& out,
-                                      std::string* why) {
+                                      std::string* why, const std::atomic<bool>* cancel) {
     const std::string tmp = out + ".partial";
     std::error_code ec;
     fs::remove(tmp, ec);
-    try {
+    // The copy into `tmp`, closed again when this returns; the caller renames or removes it.
+    auto copy = [&]() -> result<std::uint64_t> {
         sql::connection src(path, sql::open_mode::read_only);
+        sql::connection dst(tmp, sql::open_mode::read_write_create);
+        sql::transaction snapshot(src, sql::tx_mode::deferred); // the first read fixes it
+        src.exec("SELECT count(*) FROM sqlite_schema");
+        sqlite3_backup* b = sqlite3_backup_init(dst.handle(), "main", src.handle(), "main");
+        if (!b)
+            return refuse(why, "backup failed: " + std::string(sqlite3_errmsg(dst.handle())));
+        int rc = SQLITE_OK;
+        bool cancelled = false;
+        while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+            if (cancel && *cancel) {
+                cancelled = true;
+                break;
+            }
+            rc = sqlite3_backup_step(b, 1024);
+            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                sqlite3_sleep(20);
+        }
+        sqlite3_backup_finish(b);
+        if (cancelled) {
+            if (why)
+                *why = "backup cancelled";
+            return errc::unsupported;
+        }
+        if (rc != SQLITE_DONE)
+            return refuse(why, "backup failed: " + std::string(sqlite3_errstr(rc)));
+        auto check = dst.integrity_check();
+        if (check != "ok")
+            return refuse(why, "the copy failed its integrity check: " + check);
         std::uint64_t seq = 0;
         {
-            sql::connection dst(tmp, sql::open_mode::read_write_create);
-            sql::transaction snapshot(src, sql::tx_mode::deferred); // the first read fixes it
-            src.exec("SELECT count(*) FROM sqlite_schema");
-            sqlite3_backup* b = sqlite3_backup_init(dst.handle(), "main", src.handle(), "main");
-            if (!b)
-                return refuse(why, "backup failed: " + std::string(sqlite3_errmsg(dst.handle())));
-            int rc;
-            do {
-                rc = sqlite3_backup_step(b, 1024);
-                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-                    sqlite3_sleep(20);
-            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-            sqlite3_backup_finish(b);
-            if (rc != SQLITE_DONE)
-                return refuse(why, "backup failed: " + std::string(sqlite3_errstr(rc)));
-            auto check = dst.integrity_check();
-            if (check != "ok")
-                return refuse(why, "the copy failed its integrity check: " + check);
-            {
-                auto s = dst.cached("SELECT value FROM meta WHERE key = 'last_seq'");
-                seq = s->step() ? static_cast<std::uint64_t>(s->int64(0)) : 0;
-            }
-            dst.exec("PRAGMA journal_mode=DELETE"); // one self-contained file
+            auto s = dst.cached("SELECT value FROM meta WHERE key = 'last_seq'");
+            seq = s->step() ? static_cast<std::uint64_t>(s->int64(0)) : 0;
         }
-        {
+        dst.exec("PRAGMA journal_mode=DELETE"); // one self-contained file
+        return seq;
+    };
+    try {
+        auto seq = copy();
+        if (seq) {
             int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || ::fsync(fd) != 0) {
-                if (fd >= 0)
-                    ::close(fd);
-                return refuse(why, "backup failed: cannot sync " + tmp);
-            }
-            ::close(fd);
+            bool synced = fd >= 0 && ::fsync(fd) == 0;
+            if (fd >= 0)
+                ::close(fd);
+            if (!synced)
+                seq = refuse(why, "backup failed: cannot sync " + tmp);
+            else
+                fs::rename(tmp, out);
         }
-        fs::rename(tmp, out);
+        if (!seq)
+            fs::remove(tmp, ec);
         return seq;
     } catch (const std::exception& e) {
         fs::remove(tmp, ec);

@@ -7,6 +7,7 @@
 
 #include "schema/errc.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -32,8 +33,10 @@ result<void> check_database_file(const std::string& path, startup_check level, s
 // of pushes it never finished). Written to `out`.partial, checked with integrity_check, made
 // one self-contained file (journal_mode DELETE), fsynced and renamed, so `out` is never half a
 // database. Returns the copy's last change sequence; errc::storage_failure with `why`.
+// `cancel`, if given, is looked at between steps: set, the copy stops (errc::unsupported,
+// "cancelled") and leaves nothing behind.
 result<std::uint64_t> backup_database(const std::string& path, const std::string& out,
-                                      std::string* why);
+                                      std::string* why, const std::atomic<bool>* cancel = nullptr);
 
 // Reads the file at `path` front to back, at most `max_bytes`, so that the pages are in the
 // operating system's cache before a check walks them in b-tree order: on a cold cache that walk

@@ -53,6 +53,17 @@ TEST(config, bad_settings_are_refused_with_a_reason) {
     EXPECT_NE(why.find("month_slice_persons"), std::string::npos);
     EXPECT_FALSE(server::load({"--data", "x", "--pull-page-keep-ms", "10"}, {}, &why));
     EXPECT_NE(why.find("pull_page_keep_ms"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--backup-keep", "0"}, {}, &why));
+    EXPECT_NE(why.find("backup_keep"), std::string::npos);
+    EXPECT_FALSE(server::load({"--data", "x", "--backup-interval-s", "-5"}, {}, &why));
+    EXPECT_NE(why.find("backup_interval_s"), std::string::npos);
+    auto daily = server::load({"--data", "x"}, {}, &why);
+    ASSERT_TRUE(daily) << why;
+    EXPECT_EQ(daily->backup_interval_s, 24 * 3600); // on by default: a copy a day, 7 kept
+    EXPECT_EQ(daily->backup_keep, 7u);
+    auto off = server::load({"--data", "x"}, {{"FIELDSYNC_BACKUP_INTERVAL_S", "0"}}, &why);
+    ASSERT_TRUE(off) << why;
+    EXPECT_EQ(off->backup_interval_s, 0);
     EXPECT_FALSE(server::load({"--data", "x", "--colour", "blue"}, {}, &why));
     EXPECT_FALSE(server::load({"--data", "x", "--cert", "c.pem"}, {}, &why));
 }
