@@ -244,6 +244,11 @@ TEST(storage_backup, a_copy_finishes_while_another_connection_keeps_committing) 
     sql::statement n(copy.handle(), "SELECT count(*) FROM filler");
     ASSERT_TRUE(n.step());
     EXPECT_GE(n.int64(0), 100000); // one snapshot: the seeded rows and some of the commits
+    // A copy called off (fieldsyncd stopping) leaves nothing behind.
+    std::atomic<bool> stop{true};
+    EXPECT_FALSE(backup_database(db_path, dir.file("stopped.db"), &why, &stop));
+    EXPECT_FALSE(fs::exists(dir.file("stopped.db")));
+    EXPECT_FALSE(fs::exists(dir.file("stopped.db.partial")));
     // A copy that cannot be written is an error with a reason, and leaves nothing behind.
     EXPECT_FALSE(backup_database(db_path, dir.file("no/such/folder/copy.db"), &why));
     EXPECT_NE(why.find("backup failed"), std::string::npos) << why;
