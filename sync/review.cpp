@@ -478,8 +478,16 @@ result<mutation_ack> review::resubmit(sql::connection& c, engine& e, const princ
                     }
         }
     }
+    // null for a field the collection does not declare takes it out (a misnamed or extra field
+    // the tablet sent: bad_field_name, too_many_fields); for a declared one it clears the value.
+    const auto* coll = cat_.find(it->collection);
     for (const auto& kv : repaired)
-        fields[kv.key()] = kv.value();
+        if (kv.value().is_null() && !coll->field(kv.key()) && kv.key() != "_deleted")
+            fields.erase(kv.key());
+        else
+            fields[kv.key()] = kv.value();
+    if (fields.empty())
+        return errc::invalid_argument;
     auto ack = e.write(c, who, it->collection, *id, fields);
     if (ack.status != ack_status::applied)
         return ack;

@@ -285,6 +285,31 @@ TEST(review, a_resubmission_needs_only_the_repaired_fields) {
     ASSERT_TRUE(ack);
     EXPECT_EQ(ack->status, ack_status::applied) << ack->code;
     EXPECT_TRUE(d.office.quarantine(d.db, head_105).empty());
+    // A field this server does not know by that name (a typo in a newer app) is taken out
+    // with null instead of being sent again.
+    auto odd = person(t105, v105, "1993-05-05", false, "unemployed", 11);
+    odd["Bad Name"] = "x"; // our replica refuses such a name: a raw push, as another app's
+    mutation m;
+    m.seq = 1;
+    m.collection = "person";
+    m.id = uuid_v7_generator(7).make(d.wall);
+    const uuid odd_id = m.id;
+    for (const auto& kv : odd)
+        m.fields.emplace_back(std::string(kv.key()),
+                              field_write{kv.value(), hlc{d.wall, 0, "tab-c"}, {}});
+    push_request req;
+    req.schema_version = 1;
+    req.mutations.push_back(std::move(m));
+    d.write([&](auto& c) { return d.eng.push(c, field_worker("tab-c", t105), req); });
+    auto q2 = d.office.quarantine(d.db, head_105);
+    ASSERT_EQ(q2.size(), 1u);
+    EXPECT_EQ(q2[0].code, "bad_field_name");
+    auto taken_out = d.write([&](auto& c) {
+        return d.office.resubmit(c, d.eng, head_105, q2[0].id, {{"Bad Name", nullptr}});
+    });
+    ASSERT_TRUE(taken_out);
+    EXPECT_EQ(taken_out->status, ack_status::applied) << taken_out->code;
+    EXPECT_FALSE(d.office.get(d.db, head_105, odd_id)->fields.contains("Bad Name"));
     auto full = d.write([&](auto& c) { return d.office.reveal(c, head_105, id, "id_number", 1); });
     ASSERT_TRUE(full);
     EXPECT_EQ(*full, bad.at("id_number").as_string());
