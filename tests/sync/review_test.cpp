@@ -309,7 +309,9 @@ TEST(review, a_resubmission_needs_only_the_repaired_fields) {
     });
     ASSERT_TRUE(taken_out);
     EXPECT_EQ(taken_out->status, ack_status::applied) << taken_out->code;
-    EXPECT_FALSE(d.office.get(d.db, head_105, odd_id)->fields.contains("Bad Name"));
+    auto repaired_odd = d.office.get(d.db, head_105, odd_id);
+    ASSERT_TRUE(repaired_odd);
+    EXPECT_FALSE(repaired_odd->fields.contains("Bad Name"));
     auto full = d.write([&](auto& c) { return d.office.reveal(c, head_105, id, "id_number", 1); });
     ASSERT_TRUE(full);
     EXPECT_EQ(*full, bad.at("id_number").as_string());
