@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <tuple>
 
 namespace fieldsync::server {
 
@@ -48,22 +49,22 @@ std::string backup_file_name(system_clock::time_point at) {
     return std::string(prefix) + buf + std::string(suffix);
 }
 
-std::vector<fs::path> list_backups(const fs::path& dir) {
-    std::vector<std::pair<system_clock::time_point, fs::path>> found;
+std::vector<fs::path> list_backups(const fs::path& dir, system_clock::time_point now) {
+    std::vector<std::tuple<bool, system_clock::time_point, fs::path>> found; // present, at, file
     std::error_code ec;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
         if (it->is_regular_file(ec))
             if (auto at = time_of(it->path().filename().string()))
-                found.emplace_back(*at, it->path());
+                found.emplace_back(*at <= now + std::chrono::minutes(1), *at, it->path());
     std::sort(found.begin(), found.end());
     std::vector<fs::path> out;
     for (auto& f : found)
-        out.push_back(std::move(f.second));
+        out.push_back(std::move(std::get<2>(f)));
     return out;
 }
 
-std::size_t prune_backups(const fs::path& dir, std::size_t keep) {
-    auto all = list_backups(dir);
+std::size_t prune_backups(const fs::path& dir, std::size_t keep, system_clock::time_point now) {
+    auto all = list_backups(dir, now);
     std::size_t removed = 0;
     for (std::size_t i = 0; i + keep < all.size(); ++i) {
         std::error_code ec;
@@ -73,11 +74,30 @@ std::size_t prune_backups(const fs::path& dir, std::size_t keep) {
     return removed;
 }
 
-std::optional<system_clock::time_point> newest_backup(const fs::path& dir) {
-    auto all = list_backups(dir);
+std::size_t remove_unfinished_backups(const fs::path& dir) {
+    std::vector<fs::path> left;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        auto name = it->path().filename().string();
+        if (it->is_regular_file(ec) && name.starts_with(prefix) &&
+            name.find(".db.partial") != std::string::npos)
+            left.push_back(it->path());
+    }
+    std::size_t removed = 0;
+    for (const auto& p : left)
+        removed += fs::remove(p, ec) ? 1 : 0;
+    return removed;
+}
+
+std::optional<system_clock::time_point> newest_backup(const fs::path& dir,
+                                                      system_clock::time_point now) {
+    auto all = list_backups(dir, now);
     if (all.empty())
         return std::nullopt;
-    return time_of(all.back().filename().string());
+    auto at = time_of(all.back().filename().string());
+    if (at && *at > now + std::chrono::minutes(1))
+        return std::nullopt; // only copies from the future: as if there were none
+    return at;
 }
 
 std::chrono::seconds next_backup_in(std::optional<system_clock::time_point> newest,

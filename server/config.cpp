@@ -119,7 +119,8 @@ result<void> set(config& c, const std::string& key, const std::string& value, st
     else if (key == "backup_dir")
         c.backup_dir = value;
     else if (key == "backup_interval_s")
-        ok = number(value, c.backup_interval_s) && c.backup_interval_s >= 0;
+        ok = number(value, c.backup_interval_s) && c.backup_interval_s >= 0 &&
+             c.backup_interval_s <= 366LL * 24 * 3600;
     else if (key == "backup_keep")
         ok = number(value, c.backup_keep) && c.backup_keep >= 1 && c.backup_keep <= 1000;
     else if (key == "log_requests")

@@ -90,6 +90,13 @@ std::string metrics::render(const gauges& g) const {
     gauge("fieldsync_pull_pages_prepared_bytes", "Prepared pull pages waiting to be asked for.",
           static_cast<std::int64_t>(g.pull_pages_prepared_bytes));
     gauge("fieldsync_open_connections", "Open client connections.", open_connections_.load());
+    counter("fieldsync_backups_total", "Backups fieldsyncd made since it started.",
+            backups_.load());
+    counter("fieldsync_backup_failures_total", "Backups that failed since fieldsyncd started.",
+            backup_failures_.load());
+    gauge("fieldsync_backup_last_success_timestamp_seconds",
+          "When the newest backup in the backup folder was made (Unix time; 0: none).",
+          last_backup_s_.load());
     gauge("fieldsync_writer_queue_depth", "Jobs waiting for the writer thread.",
           static_cast<std::int64_t>(g.writer_queue_depth));
     gauge("fieldsync_reader_queue_depth", "Jobs waiting for a read connection.",

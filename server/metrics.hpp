@@ -28,6 +28,14 @@ public:
     void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
     void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
     std::int64_t open_connections() const { return open_connections_.load(); }
+    // fieldsyncd's own backups (server/backups.hpp): `at_unix_s` is when the newest good copy was
+    // made (also the one found in the folder at start); a failure only counts.
+    void backup_made(std::int64_t at_unix_s) {
+        backups_.fetch_add(1, std::memory_order_relaxed);
+        backup_found(at_unix_s);
+    }
+    void backup_found(std::int64_t at_unix_s) { last_backup_s_.store(at_unix_s); }
+    void backup_failed() { backup_failures_.fetch_add(1, std::memory_order_relaxed); }
 
     struct gauges {
         std::size_t writer_queue_depth = 0;
@@ -51,6 +59,8 @@ private:
     std::map<std::string, histogram> latency_;                           // guarded by mutex_
     std::atomic<std::uint64_t> applied_{0}, rejected_{0}, duplicates_{0}, conflicts_{0};
     std::atomic<std::int64_t> open_connections_{0};
+    std::atomic<std::uint64_t> backups_{0}, backup_failures_{0};
+    std::atomic<std::int64_t> last_backup_s_{0};
 };
 
 } // namespace fieldsync::server

@@ -566,11 +566,19 @@ struct server::impl {
         const auto dir = backup_folder();
         std::error_code ec;
         fs::create_directories(dir, ec);
-        const auto file = dir / backup_file_name(std::chrono::system_clock::now());
+        remove_unfinished_backups(dir); // what a crash or a full disk cut off before
+        const auto now = std::chrono::system_clock::now();
+        const auto file = dir / backup_file_name(now);
         std::string why;
-        auto seq = backup_database(db_path, file.string(), &why, &backup_cancel);
+        result<std::uint64_t> seq = errc::storage_failure;
+        if (wr->failed()) // a WAL fsync failed: what is on the disk is not known, copy nothing
+            why = "the database's storage failed (wal_sync_failed); restart fieldsyncd first";
+        else
+            seq = backup_database(db_path, file.string(), &why, &backup_cancel);
         json::object line;
         if (seq) {
+            stats.backup_made(
+                std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
             fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, ec);
             auto removed = prune_backups(dir, cfg.backup_keep);
             line = {{"level", "info"},
@@ -580,6 +588,7 @@ struct server::impl {
                     {"last_change", *seq},
                     {"removed", removed}};
         } else if (!backup_cancel) {
+            stats.backup_failed();
             line = {{"level", "error"},
                     {"event", "backup_failed"},
                     {"why", why},
@@ -603,10 +612,16 @@ struct server::impl {
         asio::post(months_timer.get_executor(), [this] {
             tend_months(std::chrono::milliseconds(0));
             sweep_pull_pages();
-            if (cfg.backup_interval_s > 0)
-                tend_backups(next_backup_in(
-                    newest_backup(backup_folder()), std::chrono::system_clock::now(),
-                    std::chrono::seconds(cfg.backup_interval_s), std::chrono::minutes(10)));
+            if (cfg.backup_interval_s > 0) {
+                auto newest = newest_backup(backup_folder());
+                if (newest)
+                    stats.backup_found(
+                        std::chrono::duration_cast<std::chrono::seconds>(newest->time_since_epoch())
+                            .count());
+                tend_backups(next_backup_in(newest, std::chrono::system_clock::now(),
+                                            std::chrono::seconds(cfg.backup_interval_s),
+                                            std::chrono::minutes(10)));
+            }
         });
     }
 
