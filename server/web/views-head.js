@@ -482,17 +482,6 @@ function reviewForm(ctx, rec, path) {
 
 // ---- conflicts ----
 
-function parseEntered(ctx, c, text) {
-    const f = ctx.catalog?.collections?.[c.collection]?.fields?.[c.field];
-    const type = f?.type ?? typeof c.winner?.value;
-    if (type === 'number' || type === 'integer') {
-        const n = Number(text.trim());
-        return text.trim() !== '' && Number.isFinite(n) ? n : text;
-    }
-    if (type === 'boolean') return ['true', '是', 'yes', '1'].includes(text.trim().toLowerCase());
-    return text;
-}
-
 export function conflictCard(ctx, c, level = 2) {
     const hx = `h${level}`;
     const side = (key, who) =>
@@ -505,7 +494,7 @@ export function conflictCard(ctx, c, level = 2) {
         );
     const fname = fieldName(c.collection, c.field, ctx.catalog);
     const headingId = id('c');
-    const entered = h('input', { name: 'value', type: 'text' });
+    const entered = valueControl(ctx, c.collection, c.field, undefined, `${t('enter_value')}（${fname}）`);
     const card = h(
         'article',
         { class: 'conflict', 'aria-labelledby': headingId },
@@ -529,14 +518,21 @@ export function conflictCard(ctx, c, level = 2) {
     const other = h('button', { type: 'button' }, t('use_loser'));
     other.addEventListener('click', () => resolve({ choice: 'loser' }, other));
     const useValue = h('button', { type: 'submit' }, t('use_value'));
-    const form = h('form', { class: 'inline' }, field(`${t('enter_value')}（${fname}）`, entered), useValue);
+    const box = entered.control.matches('fieldset') ? entered.control : field(`${t('enter_value')}（${fname}）`, entered.control);
+    const form = h('form', { class: 'inline' }, box, useValue);
     form.addEventListener('submit', (e) => {
         e.preventDefault();
-        if (!entered.value.trim()) {
-            entered.focus();
+        let value;
+        try {
+            value = entered.read();
+        } catch {
+            value = undefined;
+        }
+        if (value === undefined) {
+            focusControl(entered);
             return;
         }
-        resolve({ choice: 'value', value: parseEntered(ctx, c, entered.value) }, useValue);
+        resolve({ choice: 'value', value }, useValue);
     });
     card.append(h('div', { class: 'actions' }, keep, other), form);
     return card;
@@ -588,31 +584,26 @@ function reasonText(q) {
     return currentLang() === 'en' ? q.message_en || q.message : q.message;
 }
 
-// One control per field the submission carried (and the field it was rejected for), typed by
-// the catalog. Personal numbers arrive masked: their box starts empty and "empty" means "as
-// sent". Returns { row, changed() -> [has, value] }.
-function repairControl(ctx, q, name, sent) {
-    const f = ctx.catalog?.collections?.[q.collection]?.fields?.[name] ?? { type: 'json' };
-    const label = fieldName(q.collection, name, ctx.catalog);
-    const hint = [];
-    if (name === q.field) hint.push(reasonText(q));
+// A control for a value of `name`, typed by the catalog (choices by name, checkboxes, yes/no,
+// numbers, dates, villages by name; JSON for what has no better form), starting at `sent`.
+// read() gives the value now in it, or undefined while it is as it started; it throws on input
+// the control cannot make a value of (RangeError, or SyntaxError for JSON).
+function valueControl(ctx, collection, name, sent, label) {
+    const f = ctx.catalog?.collections?.[collection]?.fields?.[name] ?? { type: 'json' };
     let control;
-    let read; // -> the value now in the control, or undefined when unchanged
-    if (f.personal) {
-        control = h('input', { type: 'text', autocomplete: 'off', placeholder: String(sent ?? '') });
-        hint.push(t('repair_masked'));
-        read = () => (control.value.trim() === '' ? undefined : control.value.trim());
-    } else if (f.type === 'enum') {
+    let read;
+    let json = false;
+    if (f.type === 'enum') {
         const values = [...(f.values || [])];
         const unknown = typeof sent === 'string' && sent !== '' && !values.includes(sent); // shown as sent
         if (unknown) values.unshift(sent);
-        control = h('select', {}, h('option', { value: '' }, t('empty')), ...values.map((v) => h('option', { value: v, selected: v === sent }, unknown && v === sent ? t('repair_unknown_value', { value: v }) : valueName(q.collection, name, v, ctx.catalog))));
+        control = h('select', {}, h('option', { value: '' }, t('empty')), ...values.map((v) => h('option', { value: v, selected: v === sent }, unknown && v === sent ? t('repair_unknown_value', { value: v }) : valueName(collection, name, v, ctx.catalog))));
         read = () => (control.value === (sent ?? '') ? undefined : control.value || null);
     } else if (f.type === 'enum_set') {
         const chosen = new Set(Array.isArray(sent) ? sent : []);
         const boxes = (f.values || []).map((v) => {
             const box = h('input', { type: 'checkbox', value: v, id: id('q'), checked: chosen.has(v) });
-            return h('div', { class: 'check' }, box, h('label', { for: box.id }, valueName(q.collection, name, v, ctx.catalog)));
+            return h('div', { class: 'check' }, box, h('label', { for: box.id }, valueName(collection, name, v, ctx.catalog)));
         });
         const legendId = id('l');
         control = h('fieldset', { 'aria-labelledby': legendId }, h('legend', { id: legendId }, label), ...boxes);
@@ -652,7 +643,7 @@ function repairControl(ctx, q, name, sent) {
         const text = sent === undefined ? '' : JSON.stringify(sent);
         control = h('textarea', { rows: 2, spellcheck: 'false' });
         control.value = text;
-        hint.push(t('repair_json'));
+        json = true;
         read = () => {
             if (control.value.trim() === text) return undefined;
             if (control.value.trim() === '') return null;
@@ -665,6 +656,28 @@ function repairControl(ctx, q, name, sent) {
         control = long ? h('textarea', { rows: 4 }) : h('input', { type: 'text', value: sent ?? '' });
         if (long) control.value = sent;
         read = () => (control.value === (sent ?? '') ? undefined : control.value === '' ? null : control.value);
+    }
+    return { control, read, json };
+}
+
+// One control per field the submission carried (and the field it was rejected for), typed by
+// the catalog. Personal numbers arrive masked: their box starts empty and "empty" means "as
+// sent". Returns { row, control, read, name }.
+function repairControl(ctx, q, name, sent) {
+    const f = ctx.catalog?.collections?.[q.collection]?.fields?.[name] ?? { type: 'json' };
+    const label = fieldName(q.collection, name, ctx.catalog);
+    const hint = [];
+    if (name === q.field) hint.push(reasonText(q));
+    let control;
+    let read; // -> the value now in the control, or undefined when unchanged
+    if (f.personal) {
+        control = h('input', { type: 'text', autocomplete: 'off', placeholder: String(sent ?? '') });
+        hint.push(t('repair_masked'));
+        read = () => (control.value.trim() === '' ? undefined : control.value.trim());
+    } else {
+        const v = valueControl(ctx, q.collection, name, sent, label);
+        ({ control, read } = v);
+        if (v.json) hint.push(t('repair_json'));
     }
     control.dataset.field = name;
     if (name === q.field) control.setAttribute('aria-invalid', 'true');
