@@ -236,7 +236,7 @@ void replica::learn_server_clock(const hlc& server, bool restamped) {
     clock_.observe(server);
 }
 
-std::size_t replica::apply_push_result(const push_request& sent, const push_result& res) {
+void replica::apply_push_result(const push_request& sent, const push_result& res) {
     sql::transaction tx(db_);
     std::map<std::uint64_t, const mutation*> by_seq;
     for (const auto& m : sent.mutations)
@@ -335,83 +335,7 @@ std::size_t replica::apply_push_result(const push_request& sent, const push_resu
     // which says whether each write stood. Dropping them here would lose that knowledge.
     learn_server_clock(res.server_clock, restamped);
     save_clock();
-    std::size_t put_back = 0;
-    const bool gap = std::any_of(res.acks.begin(), res.acks.end(),
-                                 [](const mutation_ack& a) { return a.status == ack_status::gap; });
-    if (gap) {
-        auto s = db_.cached("SELECT count(*) FROM outbox WHERE seq <= ?");
-        s->bind_all(static_cast<std::int64_t>(res.last_applied + 1));
-        if (s->step() && s->int64(0) == 0)
-            put_back = renumber_after_lost_acks(res.last_applied);
-    }
     tx.commit();
-    return put_back;
-}
-
-void replica::insert_outbox(std::int64_t seq, const outbox_row& r) {
-    auto s = db_.cached(
-        "INSERT INTO outbox(seq, collection, id, fields, created_ms) VALUES(?, ?, ?, ?, ?)");
-    s->bind_all(seq, r.collection, std::span<const std::uint8_t>(r.id), r.fields, r.created_ms);
-    s->run();
-}
-
-// This tablet's own writes as the server had confirmed them (a restamped clock is still this
-// device's), one outbox row per record, with their clocks and no base. Review fields are the
-// office's and not resent.
-std::vector<replica::outbox_row> replica::own_writes() {
-    std::vector<outbox_row> rows;
-    auto s = db_.cached("SELECT id, collection, fields, clocks FROM records ORDER BY rowid");
-    while (s->step()) {
-        auto fields = parse_object(s->text(2));
-        auto clocks = parse_object(s->text(3));
-        json::object writes;
-        for (const auto& kv : clocks) {
-            if (!kv.value().is_string() || (kv.key().starts_with("_") && kv.key() != "_deleted"))
-                continue;
-            auto h = hlc::parse(kv.value().as_string());
-            const auto* v = fields.if_contains(kv.key());
-            if (h && v && h->device == device_)
-                writes[kv.key()] =
-                    json::object{{"value", *v}, {"clock", kv.value()}, {"base", nullptr}};
-        }
-        if (writes.empty())
-            continue;
-        auto blob = s->blob(0);
-        rows.push_back({std::string(s->text(1)),
-                        std::vector<std::uint8_t>(blob.begin(), blob.end()),
-                        json::serialize(writes), device_wall_() + offset_ms_});
-    }
-    return rows;
-}
-
-std::size_t replica::renumber_after_lost_acks(std::uint64_t server_last) {
-    std::vector<outbox_row> rows;
-    // Own writes already put back when the pull saw the restore are not gathered again.
-    if (meta_int(db_, "own_writes_put_back", 0) == 0)
-        rows = own_writes();
-    meta_set(db_, "own_writes_put_back", 0);
-    const std::size_t put_back = rows.size();
-    {
-        auto s = db_.cached("SELECT collection, id, fields, created_ms FROM outbox ORDER BY seq");
-        while (s->step()) {
-            auto blob = s->blob(1);
-            rows.push_back({std::string(s->text(0)),
-                            std::vector<unsigned char>(blob.begin(), blob.end()),
-                            std::string(s->text(2)), s->int64(3)});
-        }
-    }
-    db_.exec("DELETE FROM outbox");
-    auto seq = static_cast<std::int64_t>(server_last) + 1;
-    for (const auto& r : rows)
-        insert_outbox(seq++, r);
-    meta_set(db_, "next_seq", seq);
-    // Numbers of rejections refer to the old numbering: any later applied write of the record
-    // now ends them.
-    db_.exec("UPDATE record_status SET mutation_seq = 0");
-    // What the tablet holds of the server's state is newer than the server's now: fetched again
-    // from the start once the writes above are back (as after a reset).
-    db_.exec("DELETE FROM records; DELETE FROM meta WHERE key = 'cursor'");
-    return put_back;
 }
 
 pull_request replica::next_pull(std::uint32_t limit) {
@@ -460,21 +384,8 @@ void replica::forget_repaired_rejections(const record_state& r) {
     }
 }
 
-std::size_t replica::apply_pull_result(const pull_result& res) {
+void replica::apply_pull_result(const pull_result& res) {
     sql::transaction tx(db_);
-    std::size_t put_back = 0;
-    if (res.reset && res.reset_reason == "database_restored") {
-        // The server was restored from a backup: this tablet's own confirmed writes may be what
-        // it lost. They go back into the outbox before the replica is dropped (numbered on from
-        // here; the server's gap answer renumbers them from its own last number).
-        auto rows = own_writes();
-        auto seq = meta_int(db_, "next_seq", 1);
-        for (const auto& r : rows)
-            insert_outbox(seq++, r);
-        meta_set(db_, "next_seq", seq);
-        meta_set(db_, "own_writes_put_back", rows.empty() ? 0 : 1);
-        put_back = rows.size();
-    }
     if (res.reset)
         db_.exec("DELETE FROM records");
     for (const auto& r : res.changes) {
@@ -528,7 +439,6 @@ std::size_t replica::apply_pull_result(const pull_result& res) {
     learn_server_clock(res.server_clock, false);
     save_clock();
     tx.commit();
-    return put_back;
 }
 
 std::vector<record_issue> replica::issues() {

@@ -60,19 +60,10 @@ public:
     push_request next_push(std::size_t max = 500);
     // Removes what the server acknowledged, records rejections and lost conflicts, folds applied
     // writes into the confirmed state, and resends from the server's number after a gap.
-    //
-    // A gap this outbox cannot fill means the server lost mutations it had acknowledged (its
-    // database was restored from a backup). Then this tablet's own writes in the confirmed state
-    // go back into the outbox, with their clocks and no base, ahead of what was pending, and the
-    // whole outbox is numbered on from the server's last applied number: what the server still
-    // has is answered as a duplicate, what it lost is written again, and the tablet is not
-    // stuck. Returns how many mutations were put back (0 when nothing was lost).
-    std::size_t apply_push_result(const push_request& sent, const push_result& res);
+    void apply_push_result(const push_request& sent, const push_result& res);
 
     pull_request next_pull(std::uint32_t limit = 500);
-    // A reset for `database_restored` first puts this tablet's own confirmed writes back into
-    // the outbox (see apply_push_result); returns how many records' writes it put back.
-    std::size_t apply_pull_result(const pull_result& res);
+    void apply_pull_result(const pull_result& res);
 
     // The device's records whose latest mutation was rejected or lost a concurrent edit.
     std::vector<record_issue> issues();
@@ -96,15 +87,6 @@ private:
     void save_clock();
     void learn_server_clock(const hlc& server, bool restamped);
     void forget_repaired_rejections(const record_state& pulled);
-    std::size_t renumber_after_lost_acks(std::uint64_t server_last);
-    struct outbox_row {
-        std::string collection;
-        std::vector<std::uint8_t> id;
-        std::string fields; // {field: {"value", "clock", "base"}}
-        std::int64_t created_ms = 0;
-    };
-    std::vector<outbox_row> own_writes();
-    void insert_outbox(std::int64_t seq, const outbox_row& r);
 
     sql::connection db_;
     const catalog& cat_;

@@ -585,12 +585,7 @@ sync_report sync_client::sync(const std::function<void(const sync_progress&)>& p
         prog.retry = 0;
         std::size_t before = replica_->pending_count();
         remember_rejections(req, *res);
-        if (auto put_back = replica_->apply_push_result(req, *res)) {
-            // The server lost what it had acknowledged (a restored backup): the replica put this
-            // tablet's own writes back into its outbox, numbered on from the server's.
-            rep.recovered += put_back;
-            replica_->db().exec("UPDATE client_rejected SET seq = 0");
-        }
+        replica_->apply_push_result(req, *res);
         for (const auto& a : res->acks) {
             if (a.status == ack_status::gap) {
                 ++rep.gaps;
@@ -651,7 +646,7 @@ sync_report sync_client::sync(const std::function<void(const sync_progress&)>& p
             continue;
         }
         attempts = 0;
-        rep.recovered += replica_->apply_pull_result(*res);
+        replica_->apply_pull_result(*res);
         if (res->reset) {
             ++rep.resets;
             rep.reset_reason = res->reset_reason;
@@ -667,22 +662,6 @@ sync_report sync_client::sync(const std::function<void(const sync_progress&)>& p
     }
     rep.clock_offset_ms = replica_->clock_offset_ms();
     rep.outcome = sync_outcome::complete;
-    // The pull found the server restored and put this tablet's writes back into the outbox:
-    // send them now rather than at the next sync (once; the second round finds nothing new).
-    if (rep.recovered > 0 && replica_->pending_count() > 0 && !resyncing_) {
-        resyncing_ = true;
-        auto again = sync(progress);
-        resyncing_ = false;
-        again.recovered += rep.recovered;
-        again.resets += rep.resets;
-        again.pushed += rep.pushed;
-        again.applied += rep.applied;
-        again.rejected += rep.rejected;
-        again.pulled += rep.pulled;
-        if (again.reset_reason.empty())
-            again.reset_reason = rep.reset_reason;
-        return again;
-    }
     return rep;
 }
 

@@ -114,8 +114,6 @@ struct sync_report {
     sync_outcome outcome = sync_outcome::complete;
     std::size_t pushed = 0, applied = 0, rejected = 0, conflicts = 0, restamped = 0;
     std::size_t gaps = 0, pulled = 0, pages = 0, resets = 0, retries = 0;
-    // Own writes put back into the outbox because the server lost them (a restored backup).
-    std::size_t recovered = 0;
     std::string reset_reason; // the last reset's reason
     std::string error;        // the last error (network or server), for logs
     std::int64_t clock_offset_ms = 0;
@@ -171,7 +169,6 @@ private:
     std::unique_ptr<transport> net_;
     std::mt19937_64 rng_;
     bool enrolled_ = true;
-    bool resyncing_ = false; // sync() runs a second round after a restore put writes back
 };
 
 // "AB:CD:…", "abcd…" → "abcd…" (64 hex digits); empty when `s` is not a SHA-256 fingerprint.

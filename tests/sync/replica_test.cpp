@@ -1,12 +1,8 @@
 // The tablet replica's local view: confirmed state with the pending outbox on top, so a worker
 // always sees what they entered — across pulls, and across lost and repeated push answers.
-#include "sync/storage_check.hpp"
 #include "sync/test_support.hpp"
 
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <memory>
 
 namespace fieldsync {
 namespace {
@@ -61,64 +57,6 @@ TEST(replica, partial_resend_after_a_lost_answer_keeps_showing_the_newest_own_va
     ASSERT_TRUE(a.get(id));
     EXPECT_EQ(a.get(id)->fields.at("count"), json::value(15)); // actual: 6
     EXPECT_EQ(stored_fields(server, id).at("count"), json::value(15));
-}
-
-// The district restores the server from last night's backup. A tablet that synced after it had
-// its pushes acknowledged and dropped from its outbox; the restored server asks for numbers the
-// tablet no longer has. Before, such a tablet could never sync again and its acknowledged work
-// was gone from the server for good. Now it puts its own confirmed writes back, numbered on from
-// the server's, and everything is there again.
-TEST(replica, after_the_server_is_restored_from_a_backup_the_tablets_put_back_what_it_lost) {
-    temp_dir dir;
-    const std::string path = dir.file("server.db"), copy = dir.file("backup.db");
-    auto server = std::make_unique<server_harness>(path);
-    replica a(":memory:", test_catalog(), "tab-a");
-    replica b(":memory:", test_catalog(), "tab-b");
-    auto first = *a.create("item", item("before the backup"));
-    (void)*b.create("item", item("b's, before the backup"));
-    server->sync(a, worker("tab-a"));
-    server->sync(b, worker("tab-b"));
-    std::string why;
-    ASSERT_TRUE(backup_database(path, copy, &why)) << why;
-    // Acknowledged after the backup: a new record, an edit, a deletion.
-    auto second = *a.create("item", item("after the backup"));
-    auto gone = *a.create("item", item("deleted after the backup"));
-    ASSERT_TRUE(a.update(first, {{"count", 7}}));
-    server->sync(a, worker("tab-a"));
-    ASSERT_TRUE(a.remove(gone));
-    server->sync(a, worker("tab-a"));
-    ASSERT_EQ(a.pending_count(), 0u);
-
-    server.reset();
-    for (const char* end : {"", "-wal", "-shm"})
-        std::filesystem::remove(path + end);
-    std::filesystem::copy_file(copy, path);
-    server = std::make_unique<server_harness>(path);
-    ASSERT_EQ(server->count("SELECT count(*) FROM records"), 2); // the backup's two
-    // Pending when the tablet comes back: one more edit.
-    ASSERT_TRUE(a.update(second, {{"note", "written after the restore"}}));
-
-    auto req = a.next_push();
-    auto res = server->push(worker("tab-a"), req);
-    ASSERT_EQ(res.acks.front().status, ack_status::gap);
-    EXPECT_GE(a.apply_push_result(req, res), 3u); // first, second, gone
-    server->sync(a, worker("tab-a"));
-    server->sync(b, worker("tab-b"));
-    EXPECT_EQ(a.pending_count(), 0u);
-    EXPECT_EQ(a.get(first)->fields.at("count").as_int64(), 7);
-    EXPECT_EQ(a.get(second)->fields.at("note").as_string(), "written after the restore");
-    EXPECT_FALSE(a.get(gone));
-    EXPECT_EQ(server->count("SELECT count(*) FROM records WHERE deleted = 0"), 3);
-    EXPECT_EQ(server->count("SELECT count(*) FROM conflicts"), 0); // its own writes: clean
-    EXPECT_EQ(a.content_hash(), server->hash());
-    EXPECT_EQ(b.content_hash(), server->hash());
-    EXPECT_TRUE(b.get(second));
-    // And syncing goes on as before.
-    auto edit = *a.create("item", item("and it goes on"));
-    server->sync(a, worker("tab-a"));
-    server->sync(b, worker("tab-b"));
-    EXPECT_TRUE(b.get(edit));
-    EXPECT_EQ(a.content_hash(), server->hash());
 }
 
 } // namespace
