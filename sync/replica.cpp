@@ -236,7 +236,7 @@ void replica::learn_server_clock(const hlc& server, bool restamped) {
     clock_.observe(server);
 }
 
-void replica::apply_push_result(const push_request& sent, const push_result& res) {
+bool replica::apply_push_result(const push_request& sent, const push_result& res) {
     sql::transaction tx(db_);
     std::map<std::uint64_t, const mutation*> by_seq;
     for (const auto& m : sent.mutations)
@@ -335,7 +335,37 @@ void replica::apply_push_result(const push_request& sent, const push_result& res
     // which says whether each write stood. Dropping them here would lose that knowledge.
     learn_server_clock(res.server_clock, restamped);
     save_clock();
+    bool renumbered = false;
+    if (std::any_of(res.acks.begin(), res.acks.end(),
+                    [](const mutation_ack& a) { return a.status == ack_status::gap; })) {
+        auto s = db_.cached("SELECT count(*) FROM outbox WHERE seq <= ?");
+        s->bind_all(static_cast<std::int64_t>(res.last_applied + 1));
+        renumbered = s->step() && s->int64(0) == 0 && renumber_outbox(res.last_applied + 1);
+    }
     tx.commit();
+    return renumbered;
+}
+
+bool replica::renumber_outbox(std::uint64_t first) {
+    std::vector<std::int64_t> seqs;
+    {
+        auto s = db_.cached("SELECT seq FROM outbox ORDER BY seq");
+        while (s->step())
+            seqs.push_back(s->int64(0));
+    }
+    if (seqs.empty() || seqs.front() <= static_cast<std::int64_t>(first))
+        return false; // nothing pending, or nothing missing
+    // Moved down in order, so that no number is taken twice on the way (seq is the key).
+    auto next = static_cast<std::int64_t>(first);
+    for (auto old : seqs) {
+        auto u = db_.cached("UPDATE outbox SET seq = ? WHERE seq = ?");
+        u->bind_all(next++, old);
+        u->run();
+    }
+    meta_set(db_, "next_seq", next);
+    // Rejections carry the old numbers: any later applied write of the record now ends them.
+    db_.exec("UPDATE record_status SET mutation_seq = 0");
+    return true;
 }
 
 pull_request replica::next_pull(std::uint32_t limit) {

@@ -60,7 +60,12 @@ public:
     push_request next_push(std::size_t max = 500);
     // Removes what the server acknowledged, records rejections and lost conflicts, folds applied
     // writes into the confirmed state, and resends from the server's number after a gap.
-    void apply_push_result(const push_request& sent, const push_result& res);
+    //
+    // A gap this outbox cannot fill means the server lost mutations it had acknowledged (its
+    // database was restored from a backup): what is still pending is numbered on from the
+    // server's last applied number, so that the tablet keeps syncing. (The lost writes are not
+    // put back: docs/status.md says why.) Returns true when it renumbered.
+    bool apply_push_result(const push_request& sent, const push_result& res);
 
     pull_request next_pull(std::uint32_t limit = 500);
     void apply_pull_result(const pull_result& res);
@@ -87,6 +92,7 @@ private:
     void save_clock();
     void learn_server_clock(const hlc& server, bool restamped);
     void forget_repaired_rejections(const record_state& pulled);
+    bool renumber_outbox(std::uint64_t first);
 
     sql::connection db_;
     const catalog& cat_;

@@ -585,7 +585,8 @@ sync_report sync_client::sync(const std::function<void(const sync_progress&)>& p
         prog.retry = 0;
         std::size_t before = replica_->pending_count();
         remember_rejections(req, *res);
-        replica_->apply_push_result(req, *res);
+        if (replica_->apply_push_result(req, *res)) // the server was restored from a backup
+            replica_->db().exec("UPDATE client_rejected SET seq = 0");
         for (const auto& a : res->acks) {
             if (a.status == ack_status::gap) {
                 ++rep.gaps;

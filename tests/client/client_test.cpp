@@ -1,6 +1,7 @@
 // The sync client's own behaviour: backoff, pinning, enrolment failures, retries when the
 // server is away, and the per-record status model.
 #include "client_fixture.hpp"
+#include "sync/storage_check.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -177,6 +178,41 @@ TEST(client_status, returned_for_correction_shows_the_township_heads_comment) {
     ASSERT_EQ((*t)->sync().outcome, sync_outcome::complete);
     EXPECT_EQ((*t)->status(*id)->state, record_state::synced);
     EXPECT_EQ((*t)->counts().returned, 0u);
+}
+
+// The district restores fieldsyncd from its nightly backup. A tablet whose pushes were
+// acknowledged after that backup is asked for numbers it no longer has: it used to stop syncing
+// for good ("the server asks for mutations this tablet no longer has").
+TEST(client_restore, a_tablet_keeps_syncing_after_the_server_is_restored_from_a_backup) {
+    server_fixture f;
+    auto t = enrol_tablet(f, "fw_a");
+    ASSERT_TRUE((*t)->create("item", item_fields("kept in the backup")));
+    ASSERT_EQ((*t)->sync().outcome, sync_outcome::complete);
+    const std::string db = f.dir.file("fieldsync.db"), copy = f.dir.file("backup.db");
+    std::string why;
+    ASSERT_TRUE(backup_database(db, copy, &why)) << why;
+    ASSERT_TRUE((*t)->create("item", item_fields("after the backup")));
+    ASSERT_EQ((*t)->sync().outcome, sync_outcome::complete);
+
+    const auto port = f.port();
+    f.srv->stop();
+    f.srv.reset();
+    for (const char* end : {"", "-wal", "-shm"})
+        std::filesystem::remove(db + end);
+    std::filesystem::copy_file(copy, db);
+    auto cfg = test_config(f.dir.path().string());
+    cfg.listen = "127.0.0.1:" + std::to_string(port);
+    f.srv = std::make_unique<server::server>(cfg);
+    f.srv->start();
+
+    auto fresh = (*t)->create("item", item_fields("recorded after the restore"));
+    ASSERT_TRUE(fresh);
+    auto r = (*t)->sync();
+    EXPECT_EQ(r.outcome, sync_outcome::complete) << r.error;
+    EXPECT_EQ(r.reset_reason, "database_changed"); // a backup has an epoch of its own
+    EXPECT_EQ((*t)->counts().pending, 0u);
+    EXPECT_EQ((*t)->status(*fresh)->state, record_state::synced);
+    EXPECT_EQ(f.count("SELECT count(*) FROM records"), 2);
 }
 
 } // namespace

@@ -1,8 +1,12 @@
 // The tablet replica's local view: confirmed state with the pending outbox on top, so a worker
 // always sees what they entered — across pulls, and across lost and repeated push answers.
+#include "sync/storage_check.hpp"
 #include "sync/test_support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
 
 namespace fieldsync {
 namespace {
@@ -57,6 +61,49 @@ TEST(replica, partial_resend_after_a_lost_answer_keeps_showing_the_newest_own_va
     ASSERT_TRUE(a.get(id));
     EXPECT_EQ(a.get(id)->fields.at("count"), json::value(15)); // actual: 6
     EXPECT_EQ(stored_fields(server, id).at("count"), json::value(15));
+}
+
+// The district restores the server from last night's backup. A tablet that synced after it had
+// its pushes acknowledged and dropped from its outbox; the restored server asks for numbers the
+// tablet no longer has. Such a tablet used to be stuck for good, its new work never uploaded.
+// Now what is pending is numbered on from the server's number and the tablet keeps syncing.
+TEST(replica, after_the_server_is_restored_from_a_backup_a_tablet_keeps_syncing) {
+    temp_dir dir;
+    const std::string path = dir.file("server.db"), copy = dir.file("backup.db");
+    auto server = std::make_unique<server_harness>(path);
+    replica a(":memory:", test_catalog(), "tab-a");
+    auto first = *a.create("item", item("before the backup"));
+    server->sync(a, worker("tab-a"));
+    std::string why;
+    ASSERT_TRUE(backup_database(path, copy, &why)) << why;
+    (void)*a.create("item", item("after the backup: lost by the restore"));
+    server->sync(a, worker("tab-a"));
+    ASSERT_EQ(a.pending_count(), 0u);
+
+    server.reset();
+    for (const char* end : {"", "-wal", "-shm"})
+        std::filesystem::remove(path + end);
+    std::filesystem::copy_file(copy, path);
+    server = std::make_unique<server_harness>(path);
+    // Work done in the field meanwhile: an edit and a new record.
+    ASSERT_TRUE(a.update(first, {{"count", 7}}));
+    auto later = *a.create("item", item("after the restore"));
+
+    auto req = a.next_push();
+    auto res = server->push(worker("tab-a"), req);
+    ASSERT_EQ(res.acks.front().status, ack_status::gap);
+    EXPECT_TRUE(a.apply_push_result(req, res));
+    server->sync(a, worker("tab-a"));
+    EXPECT_EQ(a.pending_count(), 0u);
+    EXPECT_EQ(server->count("SELECT count(*) FROM records"), 2); // first and later
+    EXPECT_EQ(a.get(first)->fields.at("count").as_int64(), 7);
+    EXPECT_TRUE(a.get(later));
+    EXPECT_EQ(a.content_hash(), server->hash());
+    // Numbering goes on from there.
+    (void)*a.create("item", item("and it goes on"));
+    server->sync(a, worker("tab-a"));
+    EXPECT_EQ(a.pending_count(), 0u);
+    EXPECT_EQ(a.content_hash(), server->hash());
 }
 
 } // namespace
