@@ -338,9 +338,20 @@ bool replica::apply_push_result(const push_request& sent, const push_result& res
     bool renumbered = false;
     if (std::any_of(res.acks.begin(), res.acks.end(),
                     [](const mutation_ack& a) { return a.status == ack_status::gap; })) {
+        // Only for an answer to the outbox as it is now: a stale one (another sync of the same
+        // folder renumbered meanwhile) would move new mutations onto numbers already applied.
+        bool current = false;
+        if (!sent.mutations.empty()) {
+            auto o = db_.cached("SELECT count(*) FROM outbox WHERE seq = ? AND id = ? AND seq = "
+                                "(SELECT min(seq) FROM outbox)");
+            o->bind_all(static_cast<std::int64_t>(sent.mutations.front().seq),
+                        sent.mutations.front().id.span());
+            current = o->step() && o->int64(0) == 1;
+        }
         auto s = db_.cached("SELECT count(*) FROM outbox WHERE seq <= ?");
         s->bind_all(static_cast<std::int64_t>(res.last_applied + 1));
-        renumbered = s->step() && s->int64(0) == 0 && renumber_outbox(res.last_applied + 1);
+        renumbered =
+            current && s->step() && s->int64(0) == 0 && renumber_outbox(res.last_applied + 1);
     }
     tx.commit();
     return renumbered;
