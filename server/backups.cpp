@@ -38,6 +38,11 @@ std::optional<system_clock::time_point> time_of(const std::string& name) {
     return at;
 }
 
+// Made while the clock was ahead (a minute of slack for a clock that was merely adjusted).
+bool from_the_future(system_clock::time_point at, system_clock::time_point now) {
+    return at > now + std::chrono::minutes(1);
+}
+
 } // namespace
 
 std::string backup_file_name(system_clock::time_point at) {
@@ -55,7 +60,7 @@ std::vector<fs::path> list_backups(const fs::path& dir, system_clock::time_point
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
         if (it->is_regular_file(ec))
             if (auto at = time_of(it->path().filename().string()))
-                found.emplace_back(*at <= now + std::chrono::minutes(1), *at, it->path());
+                found.emplace_back(!from_the_future(*at, now), *at, it->path());
     std::sort(found.begin(), found.end());
     std::vector<fs::path> out;
     for (auto& f : found)
@@ -95,7 +100,7 @@ std::optional<system_clock::time_point> newest_backup(const fs::path& dir,
     if (all.empty())
         return std::nullopt;
     auto at = time_of(all.back().filename().string());
-    if (at && *at > now + std::chrono::minutes(1))
+    if (at && from_the_future(*at, now))
         return std::nullopt; // only copies from the future: as if there were none
     return at;
 }

@@ -681,29 +681,27 @@ mutation_ack engine::apply_mutation(sql::connection& c, const principal& who, co
     // record repaired) do not.
     static const std::string review_state_field = "_review_state";
     std::optional<field_write> review_reset;
-    auto reviewed = [&] {
-        const auto* state = stored->fields.if_contains(review_state_field);
-        return state && state->is_string() && state->get_string() != "received";
-    };
+    std::optional<hlc> reviewed_at; // the clock of a review state other than "received"
+    if (quarantine && stored)
+        if (const auto* state = stored->fields.if_contains(review_state_field);
+            state && state->is_string() && state->get_string() != "received")
+            if (const auto* ck = stored->clocks.if_contains(review_state_field);
+                ck && ck->is_string())
+                reviewed_at = hlc::parse(ck->as_string());
     // A field of the record's own changes value, written after the head set the review state
     // (an edit made before it, synced late, is not a correction of what the head saw).
     auto changes_content = [&] {
-        const auto* ck = stored->clocks.if_contains(review_state_field);
-        auto reviewed_at = ck && ck->is_string() ? hlc::parse(ck->as_string()) : std::nullopt;
         return std::any_of(decisions.begin(), decisions.end(), [&](const decision& d) {
             return d.take && !d.name->starts_with("_") &&
-                   (!d.before || d.before->value != d.write->value) &&
-                   (!reviewed_at || d.clock() > *reviewed_at);
+                   (!d.before || d.before->value != d.write->value) && d.clock() > *reviewed_at;
         });
     };
-    if (quarantine && stored && reviewed() && changes_content()) {
+    if (reviewed_at && changes_content()) {
         auto s = clock_.now();
         review_reset = field_write{json::value("received"),
                                    hlc{s.ms, s.counter, server_device(c, who.user)}, std::nullopt};
-        std::optional<field_state> before;
-        const auto* ck = stored->clocks.if_contains(review_state_field);
-        if (auto h = ck && ck->is_string() ? hlc::parse(ck->as_string()) : std::nullopt)
-            before = field_state{stored->fields.at(review_state_field), std::move(*h)};
+        std::optional<field_state> before =
+            field_state{stored->fields.at(review_state_field), *reviewed_at};
         proposed[review_state_field] = review_reset->value;
         decisions.push_back({&review_state_field, &*review_reset, merge_outcome::clean_update, true,
                              std::nullopt, std::move(before)});

@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace fieldsync {
 namespace {
 
@@ -160,6 +162,13 @@ std::string review_state_of(reviewed_district& d, const uuid& id) {
     auto r = d.office.get(d.db, head_105, id);
     const auto* s = r ? r->fields.if_contains("_review_state") : nullptr;
     return s && s->is_string() ? std::string(s->as_string()) : std::string("(none)");
+}
+
+// How many rejections of record `id` the tablet shows.
+std::ptrdiff_t rejections_on(replica& r, const uuid& id) {
+    auto all = r.issues();
+    return std::count_if(all.begin(), all.end(),
+                         [&](const record_issue& i) { return i.id == id && i.kind == "rejected"; });
 }
 
 TEST(review, a_workers_correction_puts_a_returned_record_back_into_review) {
@@ -321,15 +330,9 @@ TEST(review, a_resubmission_needs_only_the_repaired_fields) {
     EXPECT_EQ(d.sums.check(d.db), std::vector<std::string>{});
 
     // The worker's tablet stops showing it as rejected once it pulls the repaired record.
-    auto rejected_on = [&](replica& r, const uuid& rid) {
-        auto all = r.issues();
-        return std::count_if(all.begin(), all.end(), [&](const record_issue& i) {
-            return i.id == rid && i.kind == "rejected";
-        });
-    };
-    EXPECT_EQ(rejected_on(d.a, id), 1);
+    EXPECT_EQ(rejections_on(d.a, id), 1);
     d.sync(d.a, d.pa);
-    EXPECT_EQ(rejected_on(d.a, id), 0);
+    EXPECT_EQ(rejections_on(d.a, id), 0);
     ASSERT_TRUE(d.a.get(id));
     EXPECT_EQ(d.a.get(id)->fields.at("phone").as_string(), "13812345678");
 }
@@ -348,12 +351,7 @@ TEST(review, a_rejection_stays_on_the_tablet_until_the_record_is_repaired) {
     ASSERT_TRUE(
         d.a.update(d.p1, {{"disability_grade", 9}, {"employment_status", "self_employed"}}));
     d.sync(d.a, d.pa, true);
-    auto rejected = [&] {
-        auto all = d.a.issues();
-        return std::count_if(all.begin(), all.end(), [&](const record_issue& i) {
-            return i.id == d.p1 && i.kind == "rejected";
-        });
-    };
+    auto rejected = [&] { return rejections_on(d.a, d.p1); };
     ASSERT_EQ(rejected(), 1);
     ASSERT_TRUE(d.b.update(d.p1, {{"employment_status", "employed"}}));
     d.sync(d.b, d.pb);
